@@ -115,6 +115,8 @@ reasons! {
     RateLimited => "RATE_LIMITED", 429, Rejected, Client, true, 1109;
     MissingExpireAt => "MISSING_EXPIRE_AT", 422, Rejected, Client, false, 1110;
     ExpireAtInPast => "EXPIRE_AT_IN_PAST", 422, Rejected, Client, false, 1111;
+    InvalidType => "INVALID_TYPE", 422, Rejected, Client, false, 1112;
+    InvalidTimeInForce => "INVALID_TIME_IN_FORCE", 422, Rejected, Client, false, 1113;
     // Durable-path admission (§2.3.1 rows 9–12); Switchyard measures the journal backlog.
     DurableConfirmAgeHard => "V3_DURABLE_CONFIRM_AGE_HARD", 503, Rejected, Internal, true, 9999;
     DurableConfirmAgeSoft => "V3_DURABLE_CONFIRM_AGE_SOFT", 429, Rejected, Internal, true, 9999;

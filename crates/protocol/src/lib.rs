@@ -1,1 +1,14 @@
-//! placeholder
+//! Wire formats of Switchyard, and nothing else: bytes in, typed values out, and back.
+//!
+//! - [`v3frame`]: the v3 binary TCP ingress — 304-byte little-endian request frames carrying
+//!   the JWT, 32-byte response frames (§2.4). Hand-written: fixed offsets, no allocation.
+//! - [`http`]: the JSON bodies of the HTTP API — the order request (§2.2) decoded with serde
+//!   into borrowed fields, and the hot-path responses written by hand into a reused buffer,
+//!   because they are small, fixed-shape and on every request.
+//! - [`json`]: the few helpers the hand-written encoders share (string escaping, integers).
+//!
+//! This crate holds no state and does no I/O; validation beyond syntax is `core`'s job.
+
+pub mod http;
+pub mod json;
+pub mod v3frame;

@@ -1,0 +1,347 @@
+//! JSON bodies of the HTTP API.
+//!
+//! The order request (§2.2, `additionalProperties: false`) is decoded by serde into borrowed
+//! fields. Numbers are read leniently (any JSON number) so that a negative or fractional `qty`
+//! or `price` reaches risk and is refused as `INVALID_QTY`/`INVALID_PRICE` with 422 like any
+//! other bad value, rather than as an opaque type error. Every failure has a reason word.
+
+use std::borrow::Cow;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use switchyard_core::risk::OrderInput;
+use switchyard_core::{ConfirmStatus, OrderType, Reason, Side, TimeInForce};
+
+use crate::json::{push_key, push_str, push_u64};
+
+/// Largest order body accepted; the reference fixture is ~120 bytes.
+pub const ORDER_BODY_MAX: usize = 4096;
+
+/// A JSON number that is a valid u64, or a marker that it was not (negative, fractional,
+/// too large). Keeps the request decodable so that risk reports the right reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonU64 {
+    Valid(u64),
+    Invalid,
+}
+
+impl<'de> Deserialize<'de> for JsonU64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = JsonU64;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<JsonU64, E> {
+                Ok(JsonU64::Valid(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<JsonU64, E> {
+                Ok(u64::try_from(v).map_or(JsonU64::Invalid, JsonU64::Valid))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<JsonU64, E> {
+                Ok(JsonU64::Invalid)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `CreateOrderRequest` (§2.2), camelCase, unknown fields refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OrderRequest<'a> {
+    #[serde(borrow)]
+    pub symbol: Cow<'a, str>,
+    #[serde(borrow)]
+    pub side: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    pub order_type: Cow<'a, str>,
+    pub qty: JsonU64,
+    #[serde(default)]
+    pub price: Option<JsonU64>,
+    #[serde(default, borrow)]
+    pub time_in_force: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub expire_at: Option<JsonU64>,
+    #[serde(default, borrow)]
+    pub client_order_id: Option<Cow<'a, str>>,
+}
+
+/// Why a body could not be turned into an order, with the HTTP status to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyError {
+    pub status: u16,
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+impl BodyError {
+    pub fn new(status: u16, reason: &'static str, detail: impl Into<String>) -> BodyError {
+        BodyError {
+            status,
+            reason,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn too_large(limit: usize) -> BodyError {
+        BodyError::new(413, "BODY_TOO_LARGE", format!("body exceeds {limit} bytes"))
+    }
+
+    pub fn from_reason(r: Reason) -> BodyError {
+        BodyError::new(r.http_status(), r.as_str(), "")
+    }
+}
+
+/// Parses an order body. Syntax errors are 400 `INVALID_JSON`, unknown fields 400
+/// `UNKNOWN_FIELD`, missing fields 400 `MISSING_FIELD`, wrong JSON types 400 `INVALID_FIELD`.
+pub fn parse_order(body: &[u8]) -> Result<OrderRequest<'_>, BodyError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let msg = e.to_string();
+        let reason = match e.classify() {
+            serde_json::error::Category::Data if msg.starts_with("unknown field") => {
+                "UNKNOWN_FIELD"
+            }
+            serde_json::error::Category::Data if msg.starts_with("missing field") => {
+                "MISSING_FIELD"
+            }
+            serde_json::error::Category::Data => "INVALID_FIELD",
+            _ => "INVALID_JSON",
+        };
+        BodyError::new(400, reason, msg)
+    })
+}
+
+impl<'a> OrderRequest<'a> {
+    /// Turns the request into risk input. Bad enum words are 422 with the matching reason
+    /// (an unknown side is left to risk, which reports `INVALID_SIDE` in its place in the
+    /// evaluation order).
+    pub fn to_input(&'a self) -> Result<OrderInput<'a>, Reason> {
+        let order_type = OrderType::parse(&self.order_type).ok_or(Reason::InvalidType)?;
+        let time_in_force = match &self.time_in_force {
+            None => TimeInForce::Gtc,
+            Some(t) => TimeInForce::parse(t).ok_or(Reason::InvalidTimeInForce)?,
+        };
+        let qty = match self.qty {
+            JsonU64::Valid(q) => q,
+            JsonU64::Invalid => 0,
+        };
+        let price = match self.price {
+            None => None,
+            Some(JsonU64::Valid(p)) => Some(p),
+            Some(JsonU64::Invalid) if order_type == OrderType::Limit => {
+                return Err(Reason::InvalidPrice)
+            }
+            Some(JsonU64::Invalid) => None,
+        };
+        let expire_at_ms = match self.expire_at {
+            None => None,
+            Some(JsonU64::Valid(v)) => Some(v),
+            Some(JsonU64::Invalid) => return Err(Reason::ExpireAtInPast),
+        };
+        Ok(OrderInput {
+            symbol: self.symbol.as_bytes(),
+            side: Side::parse(&self.side),
+            order_type,
+            time_in_force,
+            qty,
+            price,
+            expire_at_ms,
+        })
+    }
+}
+
+/// `VolatileOrderResponse` for an accepted order:
+/// `{"sessionId","sessionSeq","attemptId":"att_<seq>","receivedAtNs","status":"VOLATILE_ACCEPT"}`.
+pub fn write_volatile_accept(out: &mut Vec<u8>, session_id: &str, seq: u64, received_at_ns: u64) {
+    out.push(b'{');
+    push_key(out, "sessionId");
+    push_str(out, session_id);
+    out.push(b',');
+    push_key(out, "sessionSeq");
+    push_u64(out, seq);
+    out.extend_from_slice(b",\"attemptId\":\"att_");
+    push_u64(out, seq);
+    out.extend_from_slice(b"\",");
+    push_key(out, "receivedAtNs");
+    push_u64(out, received_at_ns);
+    out.extend_from_slice(b",\"status\":\"VOLATILE_ACCEPT\"}");
+}
+
+/// `VolatileOrderResponse` for a refusal: `{"sessionId","receivedAtNs","status","reason"}`.
+pub fn write_volatile_refusal(
+    out: &mut Vec<u8>,
+    session_id: &str,
+    received_at_ns: u64,
+    status: &str,
+    reason: &str,
+) {
+    out.push(b'{');
+    push_key(out, "sessionId");
+    push_str(out, session_id);
+    out.push(b',');
+    push_key(out, "receivedAtNs");
+    push_u64(out, received_at_ns);
+    out.push(b',');
+    push_key(out, "status");
+    push_str(out, status);
+    out.push(b',');
+    push_key(out, "reason");
+    push_str(out, reason);
+    out.push(b'}');
+}
+
+/// Body of a request that never became an order (bad body, wrong content type...):
+/// `{"status":"REJECTED","reason":…,"detail":…}`.
+pub fn write_body_error(out: &mut Vec<u8>, err: &BodyError) {
+    out.extend_from_slice(b"{\"status\":\"REJECTED\",");
+    push_key(out, "reason");
+    push_str(out, err.reason);
+    if !err.detail.is_empty() {
+        out.push(b',');
+        push_key(out, "detail");
+        push_str(out, &err.detail);
+    }
+    out.push(b'}');
+}
+
+/// One v3 confirm record as returned by `GET /v3/orders/{sessionId}/{sessionSeq}` (§2.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmView<'a> {
+    pub session_id: &'a str,
+    pub session_seq: u64,
+    pub status: ConfirmStatus,
+    pub reason: Option<&'a str>,
+    pub received_at_ns: Option<u64>,
+    pub updated_at_ns: u64,
+    pub shard_id: u32,
+}
+
+pub fn write_confirm(out: &mut Vec<u8>, v: &ConfirmView<'_>) {
+    out.push(b'{');
+    push_key(out, "sessionId");
+    push_str(out, v.session_id);
+    out.push(b',');
+    push_key(out, "sessionSeq");
+    push_u64(out, v.session_seq);
+    out.push(b',');
+    push_key(out, "status");
+    push_str(out, v.status.as_str());
+    if v.status != ConfirmStatus::Unknown {
+        out.extend_from_slice(b",\"attemptId\":\"att_");
+        push_u64(out, v.session_seq);
+        out.push(b'"');
+    }
+    if let Some(r) = v.reason {
+        out.push(b',');
+        push_key(out, "reason");
+        push_str(out, r);
+    }
+    if let Some(t) = v.received_at_ns {
+        out.push(b',');
+        push_key(out, "receivedAtNs");
+        push_u64(out, t);
+    }
+    out.push(b',');
+    push_key(out, "updatedAtNs");
+    push_u64(out, v.updated_at_ns);
+    out.push(b',');
+    push_key(out, "shardId");
+    push_u64(out, v.shard_id as u64);
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    // Goal: the reference fixture decodes, and its fields reach risk input unchanged.
+    #[test]
+    fn fixture_decodes() {
+        let body = br#"{"symbol":"BTC","side":"BUY","type":"LIMIT","qty":1,"price":100,"timeInForce":"GTC","expireAt":null,"clientOrderId":"c-1"}"#;
+        let req = parse_order(body).unwrap();
+        let i = req.to_input().unwrap();
+        assert_eq!(i.symbol, b"BTC");
+        assert_eq!(i.side, Some(Side::Buy));
+        assert_eq!(i.qty, 1);
+        assert_eq!(i.price, Some(100));
+        assert_eq!(req.client_order_id.as_deref(), Some("c-1"));
+    }
+
+    // Goal: each kind of bad body gets its own reason and status.
+    #[test]
+    fn body_errors() {
+        let e = |b: &[u8]| parse_order(b).unwrap_err().reason;
+        assert_eq!(e(b"{"), "INVALID_JSON");
+        assert_eq!(e(b"not json"), "INVALID_JSON");
+        assert_eq!(
+            e(br#"{"symbol":"A","side":"BUY","type":"LIMIT","qty":1,"x":1}"#),
+            "UNKNOWN_FIELD"
+        );
+        assert_eq!(
+            e(br#"{"symbol":"A","side":"BUY","type":"LIMIT"}"#),
+            "MISSING_FIELD"
+        );
+        assert_eq!(
+            e(br#"{"symbol":1,"side":"BUY","type":"LIMIT","qty":1}"#),
+            "INVALID_FIELD"
+        );
+        let r = |b: &[u8]| parse_order(b).unwrap().to_input().map(|i| i.qty);
+        assert_eq!(
+            r(br#"{"symbol":"A","side":"BUY","type":"STOP","qty":1}"#),
+            Err(Reason::InvalidType)
+        );
+        assert_eq!(
+            r(br#"{"symbol":"A","side":"BUY","type":"LIMIT","qty":1,"timeInForce":"X"}"#),
+            Err(Reason::InvalidTimeInForce)
+        );
+        // Negative qty reaches risk as 0 → INVALID_QTY.
+        assert_eq!(
+            r(br#"{"symbol":"A","side":"BUY","type":"LIMIT","qty":-1}"#),
+            Ok(0)
+        );
+        assert_eq!(
+            r(br#"{"symbol":"A","side":"BUY","type":"LIMIT","qty":1,"price":-1}"#),
+            Err(Reason::InvalidPrice)
+        );
+    }
+
+    // Goal: hand-written responses are valid JSON with the contract's field names.
+    #[test]
+    fn responses_are_json() {
+        let mut out = Vec::new();
+        write_volatile_accept(&mut out, "s\"1", 9, 123);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["sessionId"], "s\"1");
+        assert_eq!(v["sessionSeq"], 9);
+        assert_eq!(v["attemptId"], "att_9");
+        assert_eq!(v["status"], "VOLATILE_ACCEPT");
+        out.clear();
+        write_volatile_refusal(&mut out, "s", 5, "KILLED", "V3_GLOBAL_KILLED");
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["reason"], "V3_GLOBAL_KILLED");
+        assert!(v.get("sessionSeq").is_none());
+        out.clear();
+        write_confirm(
+            &mut out,
+            &ConfirmView {
+                session_id: "s",
+                session_seq: 3,
+                status: ConfirmStatus::DurableAccepted,
+                reason: None,
+                received_at_ns: Some(1),
+                updated_at_ns: 2,
+                shard_id: 1,
+            },
+        );
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["status"], "DURABLE_ACCEPTED");
+        assert_eq!(v["shardId"], 1);
+        out.clear();
+        write_body_error(&mut out, &BodyError::new(400, "INVALID_JSON", "eof \"x\""));
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["reason"], "INVALID_JSON");
+    }
+}
