@@ -160,6 +160,8 @@ pub enum ConfirmReason {
     DurableConfirmTimeout = 4,
     IngressQueueFull = 5,
     IngressClosed = 6,
+    /// Acknowledged before a crash but not in the journal after it (Switchyard addition).
+    LostOnRestart = 7,
 }
 
 impl ConfirmReason {
@@ -172,6 +174,7 @@ impl ConfirmReason {
             ConfirmReason::DurableConfirmTimeout => "DURABLE_CONFIRM_TIMEOUT",
             ConfirmReason::IngressQueueFull => "V3_INGRESS_QUEUE_FULL",
             ConfirmReason::IngressClosed => "V3_INGRESS_CLOSED",
+            ConfirmReason::LostOnRestart => "V3_LOST_ON_RESTART",
         })
     }
 
@@ -183,6 +186,7 @@ impl ConfirmReason {
             4 => ConfirmReason::DurableConfirmTimeout,
             5 => ConfirmReason::IngressQueueFull,
             6 => ConfirmReason::IngressClosed,
+            7 => ConfirmReason::LostOnRestart,
             _ => ConfirmReason::None,
         }
     }

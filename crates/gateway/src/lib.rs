@@ -1,1 +1,59 @@
-//! placeholder
+//! The Switchyard gateway: everything between a client's bytes and the journal.
+//!
+//! Flow (see `docs/architecture.md`): ingress ([`http`], [`tcp`]) decodes, authenticates with
+//! a cached verifier, and runs the accept path ([`accept`]: kill switches, risk, admission,
+//! watermarks), which `try_send`s into the session's shard queue and answers
+//! `VOLATILE_ACCEPT` at once. One [`engine`] thread per shard — the single writer of that
+//! shard — journals orders in batches; the journal's writer thread group-commits and its
+//! listener moves each order to DURABLE_ACCEPTED in the [`confirm`] store. The [`monitor`]
+//! thread does what is periodic or rare: loss-suspect scans and escalation, shard recovery,
+//! GC, journaling kill switch changes. [`replay`] rebuilds all of it from the journal at
+//! startup; [`server`] wires it and drains it on shutdown.
+//!
+//! What does not belong here: business rules (they are in `switchyard-core`), wire formats
+//! (`switchyard-protocol`), record framing (`switchyard-journal`), token rules
+//! (`switchyard-auth`).
+
+pub mod accept;
+pub mod clock;
+pub mod config;
+pub mod confirm;
+pub mod engine;
+pub mod http;
+pub mod metrics;
+pub mod monitor;
+pub mod records;
+pub mod replay;
+pub mod server;
+pub mod state;
+pub mod tcp;
+
+pub use config::Config;
+pub use server::{start, Server};
+
+use std::sync::atomic::Ordering;
+
+/// Holds one of the `GATEWAY_MAX_CONNECTIONS` slots while a connection task runs.
+pub(crate) struct ConnectionGuard(std::sync::Arc<state::Gateway>);
+
+impl ConnectionGuard {
+    /// Takes a slot, or refuses (and counts it) when all are taken.
+    pub(crate) fn acquire(gw: &std::sync::Arc<state::Gateway>) -> Option<ConnectionGuard> {
+        let open = gw.metrics.connections_open.fetch_add(1, Ordering::AcqRel);
+        if open as usize >= gw.cfg.gateway.max_connections {
+            gw.metrics.connections_open.fetch_sub(1, Ordering::AcqRel);
+            metrics::inc(&gw.metrics.connections_refused);
+            return None;
+        }
+        Some(ConnectionGuard(gw.clone()))
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0
+            .metrics
+            .connections_open
+            .fetch_sub(1, Ordering::AcqRel);
+    }
+}

@@ -1,1 +1,159 @@
-fn main() {}
+//! `switchyard`: one binary, thin. It parses the command line and hands over to the crates:
+//! `gateway` (the server), `bench` (load generator and yardsticks), `journal` (offline
+//! dump/verify), `token` (development JWTs). With no subcommand it runs the single-node stack
+//! on embedded defaults, so a new user sees it work at once.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+mod journal_cmd;
+
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Execution gateway: orders in, journaled, routed, streamed"
+)]
+struct Cli {
+    /// TOML configuration file (environment variables override it).
+    #[arg(long, global = true, env = "SWITCHYARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (HTTP and, if enabled, v3 binary TCP ingress).
+    Gateway,
+    /// Load generator and yardstick servers.
+    Bench {
+        #[command(subcommand)]
+        cmd: switchyard_bench::BenchCommand,
+    },
+    /// Read a journal offline.
+    Journal {
+        #[command(subcommand)]
+        cmd: journal_cmd::JournalCommand,
+    },
+    /// Mint a development JWT (HS256).
+    Token(TokenArgs),
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// Account id (`accountId` claim).
+    #[arg(long, default_value = "demo")]
+    account: String,
+    /// Session id (`sub`); defaults to the account.
+    #[arg(long)]
+    session: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    ttl: u64,
+    /// Space-separated scopes, e.g. `ops` for the admin API.
+    #[arg(long)]
+    scope: Option<String>,
+    /// Key id (`kid` header) for a rotated key ring.
+    #[arg(long)]
+    kid: Option<String>,
+    /// Signing secret.
+    #[arg(long, env = "JWT_HS256_SECRET", hide_env_values = true)]
+    secret: String,
+}
+
+/// Secret used when the single-node stack starts without one: development only.
+const DEV_SECRET: &str = "switchyard-dev-secret-change-me";
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Bench { cmd }) => switchyard_bench::run(cmd),
+        Some(Command::Journal { cmd }) => journal_cmd::run(cmd),
+        Some(Command::Token(t)) => {
+            println!("{}", token(&t));
+            Ok(())
+        }
+        Some(Command::Gateway) => {
+            init_tracing();
+            let cfg = load_config(cli.config.as_deref(), false)?;
+            serve(cfg)
+        }
+        None => {
+            init_tracing();
+            let cfg = load_config(cli.config.as_deref(), true)?;
+            serve(cfg)
+        }
+    }
+}
+
+fn token(t: &TokenArgs) -> String {
+    let now = switchyard_auth::now_sec();
+    let mut claims = serde_json::json!({
+        "sub": t.session.as_deref().unwrap_or(&t.account),
+        "accountId": t.account,
+        "iat": now,
+        "exp": now + t.ttl,
+    });
+    if let Some(s) = &t.scope {
+        claims["scope"] = s.clone().into();
+    }
+    switchyard_auth::mint(t.secret.as_bytes(), t.kid.as_deref(), &claims)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+/// Loads configuration; the single-node stack adds developer defaults for what is unset.
+fn load_config(
+    path: Option<&std::path::Path>,
+    single_node: bool,
+) -> anyhow::Result<switchyard_gateway::Config> {
+    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    if single_node {
+        let has = |k: &str| env.iter().any(|(n, _)| n == k);
+        let mut add = Vec::new();
+        if !has("JWT_HS256_SECRET") {
+            add.push(("JWT_HS256_SECRET", DEV_SECRET));
+        }
+        if !has("V3_TCP_ENABLE") {
+            add.push(("V3_TCP_ENABLE", "true"));
+            add.push(("V3_TCP_PORT", "9101"));
+        }
+        if !has("GATEWAY_HOST") {
+            add.push(("GATEWAY_HOST", "127.0.0.1"));
+        }
+        env.extend(add.into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    }
+    let cfg = switchyard_gateway::Config::load(path, env)?;
+    if single_node && cfg.auth.secret == DEV_SECRET {
+        let demo = switchyard_auth::mint_dev(DEV_SECRET, "demo", 86_400, Some("ops"));
+        eprintln!(
+            "single-node stack with the DEVELOPMENT secret; a demo token (account `demo`, scope ops):\n  {demo}\n\
+             try:\n  curl -s -XPOST http://127.0.0.1:{}/v3/orders -H \"Authorization: Bearer $TOKEN\" \
+             -H 'Content-Type: application/json' -d '{{\"symbol\":\"AAPL\",\"side\":\"BUY\",\"type\":\"LIMIT\",\"qty\":10,\"price\":15000}}'",
+            cfg.gateway.port
+        );
+    }
+    Ok(cfg)
+}
+
+fn serve(cfg: switchyard_gateway::Config) -> anyhow::Result<()> {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if cfg.gateway.worker_threads > 0 {
+        rt.worker_threads(cfg.gateway.worker_threads);
+    }
+    let rt = rt
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let server = switchyard_gateway::start(cfg).await?;
+        server.run_until_signal().await
+    })
+}

@@ -1,0 +1,703 @@
+//! Configuration: one TOML file (`deny_unknown_fields`), then environment overrides under the
+//! reference's variable names (§4). Defaults live here and only here. A bad value anywhere
+//! stops startup with a message naming the key or variable.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use switchyard_core::risk::{AccountRules, RiskLimits, SymbolLimits, DAILY_NOTIONAL_MAX};
+use switchyard_core::{OrderType, Side, Symbol};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub gateway: GatewayConfig,
+    pub auth: AuthSection,
+    pub risk: RiskSection,
+    pub v3: V3Config,
+    pub journal: JournalSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// HTTP listen address (host part); `GATEWAY_PORT` sets the port.
+    pub host: String,
+    pub port: u16,
+    /// Open HTTP + TCP connections at most; further connections are closed at once.
+    pub max_connections: usize,
+    /// Slow clients (slowloris) must send a full request head within this time.
+    pub header_read_timeout_ms: u64,
+    /// Tokio worker threads; 0 = one per core.
+    pub worker_threads: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// `JWT_HS256_SECRET`: key for tokens without `kid`; empty = every protected call fails.
+    pub secret: String,
+    /// `JWT_HS256_KEYS`: `kid:secret,kid2:base64:...` for rotation.
+    pub keys: String,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub clock_skew_sec: u64,
+    pub cache_capacity: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskSection {
+    pub max_order_qty: u64,
+    pub max_notional: u64,
+    pub strict_symbols: bool,
+    /// `SYM:maxQty:maxNotional,…` (the reference's `V3_RISK_SYMBOL_LIMITS`).
+    pub symbol_limits: String,
+    /// `SYM:minPrice:maxPrice,…`
+    pub symbol_price_bands: String,
+    /// `SYM:referencePrice:collarBps,…`
+    pub symbol_collars: String,
+    pub daily_notional_limit: u64,
+    pub max_abs_position_qty: u64,
+    pub rate_per_sec: u32,
+    pub rate_burst: u32,
+    /// `BUY|SELL` globally allowed sides.
+    pub allowed_sides: String,
+    pub allow_market: bool,
+    pub min_price: u64,
+    pub max_price: u64,
+    /// Per-account overrides.
+    pub accounts: HashMap<String, AccountSection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountSection {
+    pub allowed_symbols: Option<Vec<String>>,
+    pub allowed_sides: Option<String>,
+    pub allow_market: Option<bool>,
+    pub max_qty: Option<u64>,
+    pub max_notional: Option<u64>,
+    pub min_price: Option<u64>,
+    pub max_price: Option<u64>,
+    pub daily_notional_limit: Option<u64>,
+    pub max_abs_position_qty: Option<u64>,
+    pub rate_per_sec: Option<u32>,
+    pub rate_burst: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct V3Config {
+    pub http_ingress_enable: bool,
+    pub http_confirm_enable: bool,
+    pub tcp_enable: bool,
+    pub tcp_port: u16,
+    pub shard_count: usize,
+    pub ingress_queue_capacity: usize,
+    pub soft_reject_pct: u64,
+    pub hard_reject_pct: u64,
+    pub kill_reject_pct: u64,
+    pub kill_auto_recover: bool,
+    pub kill_recover_pct: u64,
+    pub kill_recover_after_ms: u64,
+    /// Journal backlog (records submitted, not yet durable) at which durable admission trips.
+    pub durable_backlog_capacity: u64,
+    pub durable_soft_reject_pct: u64,
+    pub durable_hard_reject_pct: u64,
+    /// Oldest not-yet-durable order age gates; 0 = off (reference default).
+    pub durable_confirm_soft_reject_age_us: u64,
+    pub durable_confirm_hard_reject_age_us: u64,
+    pub loss_gap_timeout_ms: u64,
+    pub loss_scan_interval_ms: u64,
+    pub loss_scan_batch: usize,
+    pub loss_window_sec: u64,
+    pub session_loss_suspect_threshold: u32,
+    pub shard_loss_suspect_threshold: u32,
+    pub global_loss_suspect_threshold: u32,
+    /// Rejected/loss-suspect confirm records are forgotten this long after their last update.
+    pub confirm_ttl_ms: u64,
+    /// After a crash, each session's sequence jumps by this much so that no sequence number
+    /// handed out before the crash (and possibly lost) is ever handed out again.
+    pub seq_restart_gap: u64,
+    /// Orders one engine takes from its queue per journal batch.
+    pub engine_batch_max: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalSection {
+    pub dir: PathBuf,
+    pub segment_bytes: u64,
+    /// false only for benchmarks that want to measure without the disk (documented as unsafe).
+    pub fsync: bool,
+    pub queue_batches: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            host: "0.0.0.0".into(),
+            port: 8081,
+            max_connections: 10_000,
+            header_read_timeout_ms: 10_000,
+            worker_threads: 0,
+        }
+    }
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            secret: String::new(),
+            keys: String::new(),
+            issuer: None,
+            audience: None,
+            clock_skew_sec: 30,
+            cache_capacity: 65_536,
+        }
+    }
+}
+
+impl Default for RiskSection {
+    fn default() -> Self {
+        RiskSection {
+            max_order_qty: 10_000,
+            max_notional: 1_000_000_000,
+            strict_symbols: true,
+            symbol_limits: "AAPL,MSFT,NVDA,BTC,ETH,SOL".into(),
+            symbol_price_bands: String::new(),
+            symbol_collars: String::new(),
+            daily_notional_limit: 0,
+            max_abs_position_qty: 0,
+            rate_per_sec: 0,
+            rate_burst: 0,
+            allowed_sides: "BUY|SELL".into(),
+            allow_market: true,
+            min_price: 0,
+            max_price: 0,
+            accounts: HashMap::new(),
+        }
+    }
+}
+
+impl Default for V3Config {
+    fn default() -> Self {
+        V3Config {
+            http_ingress_enable: true,
+            http_confirm_enable: true,
+            tcp_enable: false,
+            tcp_port: 0,
+            shard_count: std::thread::available_parallelism()
+                .map_or(4, |n| n.get())
+                .clamp(4, 8),
+            ingress_queue_capacity: 65_536,
+            soft_reject_pct: 70,
+            hard_reject_pct: 85,
+            kill_reject_pct: 95,
+            kill_auto_recover: false,
+            kill_recover_pct: 60,
+            kill_recover_after_ms: 3_000,
+            durable_backlog_capacity: 200_000,
+            durable_soft_reject_pct: 55,
+            durable_hard_reject_pct: 75,
+            durable_confirm_soft_reject_age_us: 0,
+            durable_confirm_hard_reject_age_us: 0,
+            loss_gap_timeout_ms: 500,
+            loss_scan_interval_ms: 50,
+            loss_scan_batch: 2_048,
+            loss_window_sec: 60,
+            session_loss_suspect_threshold: 1,
+            shard_loss_suspect_threshold: 3,
+            global_loss_suspect_threshold: 6,
+            confirm_ttl_ms: 600_000,
+            seq_restart_gap: 1 << 20,
+            engine_batch_max: 256,
+        }
+    }
+}
+
+impl Default for JournalSection {
+    fn default() -> Self {
+        JournalSection {
+            dir: PathBuf::from("var/gateway/journal"),
+            segment_bytes: 64 << 20,
+            fsync: true,
+            queue_batches: 1_024,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            gateway: GatewayConfig::default(),
+            auth: AuthSection::default(),
+            risk: RiskSection::default(),
+            v3: V3Config::default(),
+            journal: JournalSection::default(),
+        }
+    }
+}
+
+/// A configuration error that names the offending key or variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+type Setter = fn(&mut Config, &str, &str) -> Result<(), ConfigError>;
+
+fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
+    v.trim()
+        .parse()
+        .map_err(|_| err(key, format!("not a valid number: {v:?}")))
+}
+
+/// The reference's boolean words: 1/true/yes/on and 0/false/no/off.
+pub fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(err(
+            key,
+            format!("not a boolean (1/0, true/false, yes/no, on/off): {v:?}"),
+        )),
+    }
+}
+
+macro_rules! env_table {
+    ($( $name:literal => |$c:ident, $k:ident, $v:ident| $body:expr; )*) => {
+        /// Environment variables understood, in the reference's names.
+        pub const ENV_VARS: &[(&str, Setter)] = &[
+            $( ($name, |$c: &mut Config, $k: &str, $v: &str| { $body; Ok(()) }), )*
+        ];
+    };
+}
+
+env_table! {
+    "GATEWAY_HOST" => |c, _k, v| c.gateway.host = v.to_string();
+    "GATEWAY_PORT" => |c, k, v| c.gateway.port = parse_num(k, v)?;
+    "GATEWAY_MAX_CONNECTIONS" => |c, k, v| c.gateway.max_connections = parse_num(k, v)?;
+    "GATEWAY_HEADER_READ_TIMEOUT_MS" => |c, k, v| c.gateway.header_read_timeout_ms = parse_num(k, v)?;
+    "GATEWAY_WORKER_THREADS" => |c, k, v| c.gateway.worker_threads = parse_num(k, v)?;
+    "JWT_HS256_SECRET" => |c, _k, v| c.auth.secret = v.to_string();
+    "JWT_HS256_KEYS" => |c, _k, v| c.auth.keys = v.to_string();
+    "JWT_ISSUER" => |c, _k, v| c.auth.issuer = Some(v.to_string()).filter(|s| !s.is_empty());
+    "JWT_AUDIENCE" => |c, _k, v| c.auth.audience = Some(v.to_string()).filter(|s| !s.is_empty());
+    "JWT_CLOCK_SKEW_SEC" => |c, k, v| c.auth.clock_skew_sec = parse_num(k, v)?;
+    "JWT_CACHE_CAPACITY" => |c, k, v| c.auth.cache_capacity = parse_num(k, v)?;
+    "MAX_ORDER_QTY" => |c, k, v| c.risk.max_order_qty = parse_num(k, v)?;
+    "MAX_NOTIONAL" => |c, k, v| c.risk.max_notional = parse_num(k, v)?;
+    "V3_RISK_SYMBOL_LIMITS" => |c, _k, v| c.risk.symbol_limits = v.to_string();
+    "V3_RISK_SYMBOL_PRICE_BANDS" => |c, _k, v| c.risk.symbol_price_bands = v.to_string();
+    "V3_RISK_SYMBOL_COLLARS" => |c, _k, v| c.risk.symbol_collars = v.to_string();
+    "V3_RISK_STRICT_SYMBOLS" => |c, k, v| c.risk.strict_symbols = parse_bool(k, v)?;
+    "V3_RISK_DAILY_NOTIONAL_LIMIT" => |c, k, v| c.risk.daily_notional_limit = parse_num(k, v)?;
+    "V3_RISK_MAX_ABS_POSITION_QTY" => |c, k, v| c.risk.max_abs_position_qty = parse_num(k, v)?;
+    "RISK_RATE_PER_SEC" => |c, k, v| c.risk.rate_per_sec = parse_num(k, v)?;
+    "RISK_RATE_BURST" => |c, k, v| c.risk.rate_burst = parse_num(k, v)?;
+    "RISK_ALLOWED_SIDES" => |c, _k, v| c.risk.allowed_sides = v.to_string();
+    "RISK_ALLOW_MARKET" => |c, k, v| c.risk.allow_market = parse_bool(k, v)?;
+    "RISK_MIN_PRICE" => |c, k, v| c.risk.min_price = parse_num(k, v)?;
+    "RISK_MAX_PRICE" => |c, k, v| c.risk.max_price = parse_num(k, v)?;
+    "V3_HTTP_INGRESS_ENABLE" => |c, k, v| c.v3.http_ingress_enable = parse_bool(k, v)?;
+    "V3_HTTP_CONFIRM_ENABLE" => |c, k, v| c.v3.http_confirm_enable = parse_bool(k, v)?;
+    "V3_TCP_ENABLE" => |c, k, v| c.v3.tcp_enable = parse_bool(k, v)?;
+    "V3_TCP_PORT" => |c, k, v| c.v3.tcp_port = parse_num(k, v)?;
+    "V3_SHARD_COUNT" => |c, k, v| c.v3.shard_count = parse_num(k, v)?;
+    "V3_INGRESS_QUEUE_CAPACITY" => |c, k, v| c.v3.ingress_queue_capacity = parse_num(k, v)?;
+    "V3_SOFT_REJECT_PCT" => |c, k, v| c.v3.soft_reject_pct = parse_num(k, v)?;
+    "V3_HARD_REJECT_PCT" => |c, k, v| c.v3.hard_reject_pct = parse_num(k, v)?;
+    "V3_KILL_REJECT_PCT" => |c, k, v| c.v3.kill_reject_pct = parse_num(k, v)?;
+    "V3_KILL_AUTO_RECOVER" => |c, k, v| c.v3.kill_auto_recover = parse_bool(k, v)?;
+    "V3_KILL_RECOVER_PCT" => |c, k, v| c.v3.kill_recover_pct = parse_num(k, v)?;
+    "V3_KILL_RECOVER_AFTER_MS" => |c, k, v| c.v3.kill_recover_after_ms = parse_num(k, v)?;
+    "V3_DURABILITY_QUEUE_CAPACITY" => |c, k, v| c.v3.durable_backlog_capacity = parse_num(k, v)?;
+    "V3_DURABLE_SOFT_REJECT_PCT" => |c, k, v| c.v3.durable_soft_reject_pct = parse_num(k, v)?;
+    "V3_DURABLE_HARD_REJECT_PCT" => |c, k, v| c.v3.durable_hard_reject_pct = parse_num(k, v)?;
+    "V3_DURABLE_CONFIRM_SOFT_REJECT_AGE_US" => |c, k, v| c.v3.durable_confirm_soft_reject_age_us = parse_num(k, v)?;
+    "V3_DURABLE_CONFIRM_HARD_REJECT_AGE_US" => |c, k, v| c.v3.durable_confirm_hard_reject_age_us = parse_num(k, v)?;
+    "V3_LOSS_GAP_TIMEOUT_MS" => |c, k, v| c.v3.loss_gap_timeout_ms = parse_num(k, v)?;
+    "V3_LOSS_SCAN_INTERVAL_MS" => |c, k, v| c.v3.loss_scan_interval_ms = parse_num(k, v)?;
+    "V3_LOSS_SCAN_BATCH" => |c, k, v| c.v3.loss_scan_batch = parse_num(k, v)?;
+    "V3_LOSS_WINDOW_SEC" => |c, k, v| c.v3.loss_window_sec = parse_num(k, v)?;
+    "V3_SESSION_LOSS_SUSPECT_THRESHOLD" => |c, k, v| c.v3.session_loss_suspect_threshold = parse_num(k, v)?;
+    "V3_SHARD_LOSS_SUSPECT_THRESHOLD" => |c, k, v| c.v3.shard_loss_suspect_threshold = parse_num(k, v)?;
+    "V3_GLOBAL_LOSS_SUSPECT_THRESHOLD" => |c, k, v| c.v3.global_loss_suspect_threshold = parse_num(k, v)?;
+    "V3_CONFIRM_TTL_MS" => |c, k, v| c.v3.confirm_ttl_ms = parse_num(k, v)?;
+    "V3_SEQ_RESTART_GAP" => |c, k, v| c.v3.seq_restart_gap = parse_num(k, v)?;
+    "V3_ENGINE_BATCH_MAX" => |c, k, v| c.v3.engine_batch_max = parse_num(k, v)?;
+    "GATEWAY_WAL_PATH" => |c, _k, v| c.journal.dir = PathBuf::from(v);
+    "GATEWAY_JOURNAL_DIR" => |c, _k, v| c.journal.dir = PathBuf::from(v);
+    "GATEWAY_JOURNAL_SEGMENT_BYTES" => |c, k, v| c.journal.segment_bytes = parse_num(k, v)?;
+    "AUDIT_FDATASYNC" => |c, k, v| c.journal.fsync = parse_bool(k, v)?;
+}
+
+impl Config {
+    /// Loads the TOML file (if any), applies the environment, validates.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| err(&p.display().to_string(), e.to_string()))?;
+                toml::from_str(&text).map_err(|e| toml_error(p, &e))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(env)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn apply_env(
+        &mut self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        let env: HashMap<String, String> = env.into_iter().collect();
+        // `V3_HTTP_ENABLE` sets both HTTP flags unless they are set themselves (§4).
+        if let Some(v) = env.get("V3_HTTP_ENABLE") {
+            let on = parse_bool("V3_HTTP_ENABLE", v)?;
+            self.v3.http_ingress_enable = on;
+            self.v3.http_confirm_enable = on;
+        }
+        for (name, set) in ENV_VARS {
+            if let Some(v) = env.get(*name) {
+                set(self, name, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cross-field rules; the reference's clamps become errors so a typo cannot go unnoticed.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let v = &self.v3;
+        if v.shard_count == 0 || v.shard_count > 256 {
+            return Err(err("V3_SHARD_COUNT", "must be 1..=256"));
+        }
+        if v.ingress_queue_capacity < 16 || v.ingress_queue_capacity > 1 << 24 {
+            return Err(err("V3_INGRESS_QUEUE_CAPACITY", "must be 16..=16777216"));
+        }
+        if !(1..=99).contains(&v.soft_reject_pct) {
+            return Err(err("V3_SOFT_REJECT_PCT", "must be 1..=99"));
+        }
+        if v.hard_reject_pct <= v.soft_reject_pct || v.hard_reject_pct > 100 {
+            return Err(err(
+                "V3_HARD_REJECT_PCT",
+                "must be above V3_SOFT_REJECT_PCT and ≤ 100",
+            ));
+        }
+        if v.kill_reject_pct <= v.hard_reject_pct || v.kill_reject_pct > 100 {
+            return Err(err(
+                "V3_KILL_REJECT_PCT",
+                "must be above V3_HARD_REJECT_PCT and ≤ 100",
+            ));
+        }
+        if v.kill_recover_pct > 94 {
+            return Err(err("V3_KILL_RECOVER_PCT", "must be ≤ 94"));
+        }
+        if v.durable_hard_reject_pct <= v.durable_soft_reject_pct || v.durable_hard_reject_pct > 100
+        {
+            return Err(err(
+                "V3_DURABLE_HARD_REJECT_PCT",
+                "must be above V3_DURABLE_SOFT_REJECT_PCT and ≤ 100",
+            ));
+        }
+        if v.durable_backlog_capacity == 0 {
+            return Err(err("V3_DURABILITY_QUEUE_CAPACITY", "must be > 0"));
+        }
+        if v.loss_scan_interval_ms < 10 {
+            return Err(err("V3_LOSS_SCAN_INTERVAL_MS", "must be ≥ 10"));
+        }
+        if v.engine_batch_max == 0 || v.engine_batch_max > 65_536 {
+            return Err(err("V3_ENGINE_BATCH_MAX", "must be 1..=65536"));
+        }
+        let in_flight_max = (v.ingress_queue_capacity as u64)
+            + (self.journal.queue_batches as u64) * (v.engine_batch_max as u64);
+        if v.seq_restart_gap < in_flight_max {
+            return Err(err(
+                "V3_SEQ_RESTART_GAP",
+                format!("must be ≥ the most orders that can be in flight ({in_flight_max})"),
+            ));
+        }
+        if v.tcp_enable && v.tcp_port == 0 {
+            // The reference silently leaves TCP off in this case; say so instead.
+            return Err(err(
+                "V3_TCP_PORT",
+                "V3_TCP_ENABLE=true needs V3_TCP_PORT > 0",
+            ));
+        }
+        if self.risk.daily_notional_limit > DAILY_NOTIONAL_MAX {
+            return Err(err(
+                "V3_RISK_DAILY_NOTIONAL_LIMIT",
+                format!("must be ≤ {DAILY_NOTIONAL_MAX}"),
+            ));
+        }
+        if self.journal.segment_bytes < 4096 {
+            return Err(err("GATEWAY_JOURNAL_SEGMENT_BYTES", "must be ≥ 4096"));
+        }
+        if self.journal.queue_batches == 0 {
+            return Err(err("journal.queue_batches", "must be > 0"));
+        }
+        self.risk_limits().map(|_| ())
+    }
+
+    /// Builds the risk tables from the configuration.
+    pub fn risk_limits(&self) -> Result<RiskLimits, ConfigError> {
+        let r = &self.risk;
+        let mut symbols = parse_symbol_limits(&r.symbol_limits, r.max_order_qty, r.max_notional)?;
+        apply_symbol_pairs(
+            &r.symbol_price_bands,
+            "V3_RISK_SYMBOL_PRICE_BANDS",
+            &mut symbols,
+            |s, a, b| {
+                s.min_price = a;
+                s.max_price = b;
+            },
+        )?;
+        apply_symbol_pairs(
+            &r.symbol_collars,
+            "V3_RISK_SYMBOL_COLLARS",
+            &mut symbols,
+            |s, a, b| {
+                s.ref_price.store(a, std::sync::atomic::Ordering::Relaxed);
+                s.collar_bps = b.min(u32::MAX as u64) as u32;
+            },
+        )?;
+        let default_rules = AccountRules {
+            allowed_symbols: None,
+            allowed_sides: parse_sides("RISK_ALLOWED_SIDES", &r.allowed_sides)?,
+            allowed_types: types_mask(r.allow_market),
+            max_qty: None,
+            max_notional: None,
+            min_price: r.min_price,
+            max_price: r.max_price,
+            daily_notional_limit: r.daily_notional_limit,
+            max_abs_position: r.max_abs_position_qty,
+            rate_per_sec: r.rate_per_sec,
+            rate_burst: if r.rate_burst == 0 {
+                r.rate_per_sec
+            } else {
+                r.rate_burst
+            },
+        };
+        let mut accounts = HashMap::new();
+        for (name, a) in &r.accounts {
+            accounts.insert(name.clone(), account_rules(name, a, &default_rules)?);
+        }
+        Ok(RiskLimits::new(
+            r.max_order_qty,
+            r.max_notional,
+            r.strict_symbols,
+            symbols,
+            default_rules,
+            accounts,
+        ))
+    }
+}
+
+fn toml_error(path: &Path, e: &toml::de::Error) -> ConfigError {
+    err(
+        &path.display().to_string(),
+        e.message().to_string() + &span_hint(e),
+    )
+}
+
+fn span_hint(e: &toml::de::Error) -> String {
+    e.span()
+        .map_or(String::new(), |s| format!(" (at byte {})", s.start))
+}
+
+fn parse_symbol(key: &str, s: &str) -> Result<Symbol, ConfigError> {
+    Symbol::parse(s.trim().as_bytes()).map_err(|e| err(key, format!("bad symbol {s:?}: {e:?}")))
+}
+
+fn parse_symbol_limits(
+    spec: &str,
+    max_qty: u64,
+    max_notional: u64,
+) -> Result<Vec<SymbolLimits>, ConfigError> {
+    const KEY: &str = "V3_RISK_SYMBOL_LIMITS";
+    let mut out: Vec<SymbolLimits> = Vec::new();
+    for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let mut parts = entry.split(':');
+        let sym = parse_symbol(KEY, parts.next().unwrap_or(""))?;
+        let qty = match parts.next().map(str::trim) {
+            Some(q) if !q.is_empty() => parse_num(KEY, q)?,
+            _ => max_qty,
+        };
+        let notional = match parts.next().map(str::trim) {
+            Some(n) if !n.is_empty() => parse_num(KEY, n)?,
+            _ => max_notional,
+        };
+        if parts.next().is_some() {
+            return Err(err(KEY, format!("entry {entry:?} has more than 3 parts")));
+        }
+        if out.iter().any(|s| s.symbol == sym) {
+            return Err(err(KEY, format!("symbol {sym} listed twice")));
+        }
+        out.push(SymbolLimits::new(sym, qty, notional));
+    }
+    if out.len() > 4096 {
+        return Err(err(KEY, "at most 4096 symbols"));
+    }
+    Ok(out)
+}
+
+fn apply_symbol_pairs(
+    spec: &str,
+    key: &str,
+    symbols: &mut [SymbolLimits],
+    set: impl Fn(&mut SymbolLimits, u64, u64),
+) -> Result<(), ConfigError> {
+    for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let parts: Vec<&str> = entry.split(':').collect();
+        if parts.len() != 3 {
+            return Err(err(key, format!("entry {entry:?} must be SYM:a:b")));
+        }
+        let sym = parse_symbol(key, parts[0])?;
+        let target = symbols
+            .iter_mut()
+            .find(|s| s.symbol == sym)
+            .ok_or_else(|| err(key, format!("symbol {sym} is not in V3_RISK_SYMBOL_LIMITS")))?;
+        set(target, parse_num(key, parts[1])?, parse_num(key, parts[2])?);
+    }
+    Ok(())
+}
+
+fn parse_sides(key: &str, spec: &str) -> Result<u8, ConfigError> {
+    let mut mask = 0;
+    for s in spec
+        .split(['|', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        mask |= Side::parse(s)
+            .ok_or_else(|| err(key, format!("unknown side {s:?}")))?
+            .mask();
+    }
+    Ok(mask)
+}
+
+fn types_mask(allow_market: bool) -> u8 {
+    OrderType::Limit.mask()
+        | if allow_market {
+            OrderType::Market.mask()
+        } else {
+            0
+        }
+}
+
+fn account_rules(
+    name: &str,
+    a: &AccountSection,
+    d: &AccountRules,
+) -> Result<AccountRules, ConfigError> {
+    let key = format!("risk.accounts.{name}");
+    let allowed_symbols = match &a.allowed_symbols {
+        None => None,
+        Some(list) => Some(
+            list.iter()
+                .map(|s| parse_symbol(&key, s))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let rate = a.rate_per_sec.unwrap_or(d.rate_per_sec);
+    Ok(AccountRules {
+        allowed_symbols,
+        allowed_sides: match &a.allowed_sides {
+            Some(s) => parse_sides(&key, s)?,
+            None => d.allowed_sides,
+        },
+        allowed_types: a.allow_market.map_or(d.allowed_types, types_mask),
+        max_qty: a.max_qty,
+        max_notional: a.max_notional,
+        min_price: a.min_price.unwrap_or(d.min_price),
+        max_price: a.max_price.unwrap_or(d.max_price),
+        daily_notional_limit: a.daily_notional_limit.unwrap_or(d.daily_notional_limit),
+        max_abs_position: a.max_abs_position_qty.unwrap_or(d.max_abs_position),
+        rate_per_sec: rate,
+        rate_burst: a.rate_burst.unwrap_or(if a.rate_per_sec.is_some() {
+            rate
+        } else {
+            d.rate_burst
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    // Goal: reference variable names override defaults and bad values name the variable.
+    #[test]
+    fn env_overrides_and_errors() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("GATEWAY_PORT", "9000"),
+                ("V3_TCP_ENABLE", "yes"),
+                ("V3_TCP_PORT", "9100"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.gateway.port, 9000);
+        assert!(c.v3.tcp_enable);
+        let e = Config::load(None, env(&[("GATEWAY_PORT", "abc")])).unwrap_err();
+        assert_eq!(e.key, "GATEWAY_PORT");
+        let e = Config::load(None, env(&[("V3_TCP_ENABLE", "maybe")])).unwrap_err();
+        assert_eq!(e.key, "V3_TCP_ENABLE");
+        let e = Config::load(None, env(&[("V3_HARD_REJECT_PCT", "60")])).unwrap_err();
+        assert_eq!(e.key, "V3_HARD_REJECT_PCT");
+        let e = Config::load(None, env(&[("V3_RISK_SYMBOL_LIMITS", "AAPL:x")])).unwrap_err();
+        assert_eq!(e.key, "V3_RISK_SYMBOL_LIMITS");
+    }
+
+    // Goal: V3_HTTP_ENABLE sets both HTTP switches unless they are given themselves.
+    #[test]
+    fn http_enable_umbrella() {
+        let c = Config::load(None, env(&[("V3_HTTP_ENABLE", "false")])).unwrap();
+        assert!(!c.v3.http_ingress_enable && !c.v3.http_confirm_enable);
+        let c = Config::load(
+            None,
+            env(&[("V3_HTTP_ENABLE", "false"), ("V3_HTTP_CONFIRM_ENABLE", "1")]),
+        )
+        .unwrap();
+        assert!(!c.v3.http_ingress_enable && c.v3.http_confirm_enable);
+    }
+
+    // Goal: unknown TOML keys stop startup with the key named.
+    #[test]
+    fn toml_unknown_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[gateway]\nport = 1\nprot = 2\n").unwrap();
+        let e = Config::load(Some(&p), env(&[])).unwrap_err();
+        assert!(e.message.contains("prot"), "{e}");
+        std::fs::write(&p, "[risk]\nsymbol_limits = \"AAPL:5\"\n[risk.accounts.alice]\nmax_qty = 3\nallowed_sides = \"BUY\"\n").unwrap();
+        let c = Config::load(Some(&p), env(&[])).unwrap();
+        let limits = c.risk_limits().unwrap();
+        assert_eq!(limits.rules_for("alice").max_qty, Some(3));
+        assert_eq!(limits.symbols()[0].max_qty, 5);
+    }
+}

@@ -1,0 +1,250 @@
+//! The shard engine: one thread per shard, the single writer of that shard's order flow.
+//!
+//! It takes accepted orders from the shard's bounded queue in batches, assigns order ids,
+//! encodes one journal record per order into a recycled buffer, registers the orders as in
+//! flight in the confirm store, and hands the batch to the journal writer. If the journal's
+//! queue is full it waits: accepted orders are never dropped, and the wait shows up upstream
+//! as queue watermarks (429/503) — backpressure, not loss.
+//!
+//! The journal listener (`Listener`, on the writer thread) completes batches: it resolves the
+//! confirm store, records durable-confirm latency, releases what failed, and returns the
+//! buffers to the engine.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use switchyard_core::reason::ConfirmReason;
+use switchyard_core::{ConfirmStatus, OrderId};
+use switchyard_journal::{Batch, BatchBuf, CommitStats, DurableListener, JournalHandle};
+
+use crate::clock::{mono_ns, wall_ns};
+use crate::confirm::Inflight;
+use crate::records::{V3OrderAccepted, KIND_V3_ORDER_ACCEPTED};
+use crate::state::{BatchMeta, Control, Gateway, OrderMeta, OrderTask, Recycled, Task};
+
+const BATCH_BUF_BYTES: usize = 64 * 1024;
+
+pub struct Engine {
+    pub gw: Arc<Gateway>,
+    pub shard: u16,
+    pub rx: crossbeam_channel::Receiver<Task>,
+    pub recycle_rx: crossbeam_channel::Receiver<Recycled>,
+    pub journal: JournalHandle<BatchMeta>,
+    /// Next per-shard order id counter (continues after replay).
+    pub next_order: u64,
+}
+
+impl Engine {
+    pub fn run(mut self) {
+        let max = self.gw.cfg.v3.engine_batch_max;
+        let mut tasks: Vec<OrderTask> = Vec::with_capacity(max);
+        let mut stop = false;
+        while !stop {
+            let Ok(first) = self.rx.recv() else { break };
+            for t in std::iter::once(first).chain(self.rx.try_iter().take(max - 1)) {
+                match t {
+                    Task::Order(o) => tasks.push(o),
+                    Task::Stop => {
+                        stop = true;
+                        break;
+                    }
+                }
+            }
+            if !tasks.is_empty() {
+                self.journal_batch(&mut tasks);
+            }
+        }
+        tracing::debug!(shard = self.shard, "engine stopped");
+    }
+
+    fn journal_batch(&mut self, tasks: &mut Vec<OrderTask>) {
+        let gw = &self.gw;
+        let (mut buf, mut metas) = self
+            .recycle_rx
+            .try_recv()
+            .unwrap_or_else(|_| (BatchBuf::with_capacity(BATCH_BUF_BYTES), Vec::new()));
+        buf.clear();
+        metas.clear();
+        let now = wall_ns();
+        let shard = &gw.shards[self.shard as usize];
+        {
+            // In-flight registration happens before the journal can possibly complete them.
+            let mut confirm = shard.confirm.lock();
+            for t in tasks.iter() {
+                let id = OrderId::new(self.shard, self.next_order);
+                self.next_order += 1;
+                let rec = V3OrderAccepted {
+                    order_id: id,
+                    session_seq: t.seq,
+                    received_at_ns: t.received_at_ns,
+                    shard: self.shard,
+                    symbol: t.order.symbol,
+                    side: t.order.side,
+                    order_type: t.order.order_type,
+                    time_in_force: t.order.time_in_force,
+                    qty: t.order.qty,
+                    price: t.order.price,
+                    expire_at_ms: t.order.expire_at_ms,
+                    session_id: &t.session.id,
+                    account_id: &t.account.id,
+                };
+                // Payloads are far below the journal's limit; a failure would be a bug.
+                let pushed = buf.push_with(KIND_V3_ORDER_ACCEPTED, now, |out| rec.encode(out));
+                debug_assert!(pushed.is_ok());
+                confirm.push_inflight(Inflight {
+                    session: t.session.idx,
+                    seq: t.seq,
+                    received_at_ns: t.received_at_ns,
+                    received_mono_ns: t.received_mono_ns,
+                });
+            }
+        }
+        for t in tasks.drain(..) {
+            metas.push(OrderMeta {
+                session: t.session,
+                account: t.account,
+                seq: t.seq,
+                reservation: t.reservation,
+            });
+        }
+        let n = metas.len() as u64;
+        gw.metrics.processed.fetch_add(n, Ordering::Relaxed);
+        gw.journal_backlog.fetch_add(n, Ordering::Relaxed);
+        let batch = Batch {
+            records: buf,
+            meta: BatchMeta::Orders {
+                shard: self.shard,
+                orders: metas,
+            },
+            enqueued_at: Instant::now(),
+        };
+        if let Err(e) = self.journal.submit(batch) {
+            // The journal is gone (shutdown raced or the writer died): these orders are lost
+            // suspects, never silently dropped.
+            let batch = e.into_batch();
+            if let BatchMeta::Orders { orders, .. } = batch.meta {
+                fail_orders(
+                    gw,
+                    self.shard,
+                    &orders,
+                    ConfirmReason::DurabilityQueueClosed,
+                );
+            }
+        }
+    }
+}
+
+/// Marks orders that never reached the disk and gives back their risk reservations.
+fn fail_orders(gw: &Gateway, shard: u16, orders: &[OrderMeta], reason: ConfirmReason) {
+    let now = wall_ns();
+    let mut done = Vec::with_capacity(orders.len());
+    {
+        let status = if reason == ConfirmReason::WalDurabilityFailed {
+            ConfirmStatus::DurableRejected
+        } else {
+            ConfirmStatus::LossSuspect
+        };
+        gw.shards[shard as usize].confirm.lock().complete_front(
+            orders.len(),
+            Some((status, reason)),
+            now,
+            &mut done,
+        );
+    }
+    gw.journal_backlog
+        .fetch_sub(orders.len() as u64, Ordering::Relaxed);
+    for o in orders {
+        o.account.risk.release(&o.reservation);
+    }
+}
+
+/// Runs on the journal writer thread after each group commit.
+pub struct Listener {
+    pub gw: Arc<Gateway>,
+    scratch: Vec<Inflight>,
+}
+
+impl Listener {
+    pub fn new(gw: Arc<Gateway>) -> Listener {
+        Listener {
+            gw,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl DurableListener<BatchMeta> for Listener {
+    fn on_durable(&mut self, batch: Batch<BatchMeta>, _first_seq: u64) {
+        let Batch { records, meta, .. } = batch;
+        match meta {
+            BatchMeta::Orders { shard, orders } => {
+                let gw = &self.gw;
+                let now_mono = mono_ns();
+                self.scratch.clear();
+                gw.shards[shard as usize].confirm.lock().complete_front(
+                    orders.len(),
+                    None,
+                    0,
+                    &mut self.scratch,
+                );
+                for e in &self.scratch {
+                    gw.metrics
+                        .durable_confirm
+                        .record(now_mono.saturating_sub(e.received_mono_ns));
+                }
+                let n = orders.len() as u64;
+                gw.metrics.durable_accepted.fetch_add(n, Ordering::Relaxed);
+                gw.journal_backlog.fetch_sub(n, Ordering::Relaxed);
+                // Dropping the Arcs here, on the writer thread, keeps that work off the engine.
+                let _ = gw.shards[shard as usize]
+                    .recycle_tx
+                    .try_send((records, recycle(orders)));
+            }
+            BatchMeta::Control { done } => {
+                if let Some(d) = done {
+                    let _ = d.send(true);
+                }
+            }
+        }
+    }
+
+    fn on_failed(&mut self, batch: Batch<BatchMeta>, error: &std::io::Error) {
+        let gw = &self.gw;
+        crate::metrics::inc(&gw.metrics.durable_write_errors);
+        tracing::error!(%error, "journal write failed; orders of the batch are DURABLE_REJECTED");
+        match batch.meta {
+            BatchMeta::Orders { shard, orders } => {
+                fail_orders(gw, shard, &orders, ConfirmReason::WalDurabilityFailed);
+                gw.metrics
+                    .durable_rejected
+                    .fetch_add(orders.len() as u64, Ordering::Relaxed);
+                let rejected = orders.iter().map(|o| (o.session.clone(), o.seq)).collect();
+                if gw.control.try_send(Control::Rejected(rejected)).is_err() {
+                    tracing::error!("control queue full: a durable rejection was not journaled");
+                }
+            }
+            BatchMeta::Control { done } => {
+                if let Some(d) = done {
+                    let _ = d.send(false);
+                }
+            }
+        }
+    }
+
+    fn on_commit(&mut self, s: &CommitStats) {
+        let m = &self.gw.metrics;
+        m.fdatasync.record(s.sync_ns);
+        m.journal_write.record(s.write_ns);
+        m.journal_batch_records.record(s.records);
+        m.journal_batch_bytes.record(s.bytes);
+        m.journal_commits.fetch_add(1, Ordering::Relaxed);
+        m.journal_records.fetch_add(s.records, Ordering::Relaxed);
+        m.journal_bytes.fetch_add(s.bytes, Ordering::Relaxed);
+    }
+}
+
+fn recycle(mut orders: Vec<OrderMeta>) -> Vec<OrderMeta> {
+    orders.clear();
+    orders
+}

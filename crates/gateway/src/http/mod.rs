@@ -1,0 +1,185 @@
+//! HTTP ingress on hyper 1 (HTTP/1.1, keep-alive), routed by hand: a handful of fixed paths
+//! do not need a router, and a match costs nothing on the hot path.
+//!
+//! Every error is a JSON body with a reason, never a plain-text framework error: unknown paths
+//! 404, wrong methods 405, wrong content type 415, oversized bodies 413, bad JSON 400.
+
+mod admin;
+mod ops;
+mod orders;
+pub mod timed_io;
+
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use switchyard_auth::{AuthError, Identity, Verifier};
+use tokio::net::TcpListener;
+
+use crate::metrics::inc;
+use crate::state::Gateway;
+use timed_io::{ConnTiming, TimedIo};
+
+pub type Body = Full<Bytes>;
+
+/// Accepts connections until `shutdown` fires; each connection is served on its own task.
+pub async fn serve(
+    gw: Arc<Gateway>,
+    listener: TcpListener,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let Some(guard) = crate::ConnectionGuard::acquire(&gw) else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let gw = gw.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let timing = Arc::new(ConnTiming::default());
+            let io = TokioIo::new(TimedIo::new(stream, timing.clone(), gw.clone()));
+            let svc_gw = gw.clone();
+            let svc = hyper::service::service_fn(move |req| {
+                let gw = svc_gw.clone();
+                let timing = timing.clone();
+                async move { Ok::<_, Infallible>(route(&gw, &timing, req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_millis(gw.cfg.gateway.header_read_timeout_ms))
+                .max_buf_size(64 * 1024)
+                .serve_connection(io, svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+}
+
+async fn route(gw: &Arc<Gateway>, timing: &ConnTiming, req: Request<Incoming>) -> Response<Body> {
+    inc(&gw.metrics.http_requests);
+    let path = req.uri().path();
+    let v3 = &gw.cfg.v3;
+    match (req.method(), path) {
+        (&Method::POST, "/v3/orders") if v3.http_ingress_enable => {
+            orders::post_v3_order(gw, timing, req).await
+        }
+        (_, "/v3/orders") if v3.http_ingress_enable => method_not_allowed(),
+        (&Method::GET, p) if v3.http_confirm_enable && p.starts_with("/v3/orders/") => {
+            orders::get_v3_confirm(gw, &req)
+        }
+        (&Method::GET, "/v3/admin/kill-switches") => admin::get_kill_switches(gw, &req),
+        (&Method::POST, "/v3/admin/kill-switches") => admin::post_kill_switch(gw, req).await,
+        (_, "/v3/admin/kill-switches") => method_not_allowed(),
+        (&Method::GET, "/health") => ops::health(gw),
+        (&Method::GET, "/metrics") => ops::metrics(gw),
+        (&Method::GET, "/stats") => ops::stats(gw),
+        (_, "/health" | "/metrics" | "/stats") => method_not_allowed(),
+        _ => json_error(StatusCode::NOT_FOUND, "NOT_FOUND"),
+    }
+}
+
+pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// `{"error":"<code>"}` — the reference's shape for auth and lookup errors.
+pub fn json_error(status: StatusCode, code: &str) -> Response<Body> {
+    json_response(
+        status,
+        serde_json::to_vec(&serde_json::json!({ "error": code })).unwrap_or_default(),
+    )
+}
+
+fn method_not_allowed() -> Response<Body> {
+    json_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED")
+}
+
+pub fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// Verifies the bearer token (cached: a reused token costs no HMAC).
+pub fn authenticate(gw: &Gateway, req: &Request<Incoming>) -> Result<Arc<Identity>, AuthError> {
+    let header = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    let token = Verifier::bearer(header)?;
+    gw.auth
+        .verify_cached(token, switchyard_auth::now_sec())
+        .inspect_err(|_| inc(&gw.metrics.auth_failures))
+}
+
+pub fn auth_error(e: &AuthError) -> Response<Body> {
+    json_error(status(e.http_status()), e.as_str())
+}
+
+/// Reads a body of at most `limit` bytes; the error is the response to send.
+pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Response<Body>> {
+    use switchyard_protocol::http::{write_body_error, BodyError};
+    let too_large = |limit| {
+        let mut out = Vec::new();
+        write_body_error(&mut out, &BodyError::too_large(limit));
+        json_response(StatusCode::PAYLOAD_TOO_LARGE, out)
+    };
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large(limit))
+        }
+        Err(_) => Err(json_error(StatusCode::BAD_REQUEST, "BODY_READ_FAILED")),
+    }
+}
+
+/// True for `application/json` with optional parameters (`; charset=utf-8`).
+pub fn is_json(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+pub fn accepting(gw: &Gateway) -> bool {
+    gw.accepting.load(Ordering::Acquire)
+}

@@ -1,0 +1,346 @@
+//! Renders the gateway's figures: one list of (name, value) pairs feeds both the Prometheus
+//! text of `/metrics` and the JSON of `/stats`, so the two can never disagree.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use serde_json::{json, Map, Value};
+use switchyard_core::Reason;
+
+use super::{get, AtomicHistogram};
+use crate::state::Gateway;
+
+const NS_PER_US: f64 = 1_000.0;
+
+/// Every figure, in µs for latencies (the reference's units), with its Prometheus name.
+pub fn figures(gw: &Gateway) -> Vec<(String, f64)> {
+    let m = &gw.metrics;
+    let v3 = &gw.cfg.v3;
+    let mut f: Vec<(String, f64)> = Vec::with_capacity(160);
+    let mut put = |name: &str, v: f64| f.push((name.to_string(), v));
+
+    let ack = m.ack_all.percentiles([50.0, 99.0, 99.9]);
+    let acc = m.ack_accepted.percentiles([50.0, 99.0, 99.9]);
+    for (prefix, p) in [("gateway_live_ack", ack), ("gateway_v3_live_ack", ack)] {
+        put(&format!("{prefix}_p50_us"), p[0] as f64 / NS_PER_US);
+        put(&format!("{prefix}_p99_us"), p[1] as f64 / NS_PER_US);
+        put(&format!("{prefix}_p999_us"), p[2] as f64 / NS_PER_US);
+    }
+    for prefix in ["gateway_live_ack_accepted", "gateway_v3_live_ack_accepted"] {
+        put(&format!("{prefix}_p50_us"), acc[0] as f64 / NS_PER_US);
+        put(&format!("{prefix}_p99_us"), acc[1] as f64 / NS_PER_US);
+        put(&format!("{prefix}_p999_us"), acc[2] as f64 / NS_PER_US);
+    }
+    put(
+        "gateway_live_ack_max_us",
+        m.ack_all.max() as f64 / NS_PER_US,
+    );
+    put("gateway_live_ack_count", m.ack_all.count() as f64);
+    put(
+        "gateway_live_ack_accepted_count",
+        m.ack_accepted.count() as f64,
+    );
+    put("gateway_v3_accepted_rate", m.accepted_rate());
+    put("gateway_v3_accepted_total", get(&m.accepted) as f64);
+    put(
+        "gateway_v3_rejected_soft_total",
+        get(&m.rejected_soft) as f64,
+    );
+    put(
+        "gateway_v3_rejected_hard_total",
+        get(&m.rejected_hard) as f64,
+    );
+    put(
+        "gateway_v3_rejected_killed_total",
+        get(&m.rejected_killed) as f64,
+    );
+    put(
+        "gateway_v3_rejected_client_total",
+        get(&m.rejected_client) as f64,
+    );
+    put("gateway_v3_loss_suspect_total", get(&m.loss_suspect) as f64);
+    put("gateway_v3_processed_total", get(&m.processed) as f64);
+    put(
+        "gateway_v3_decode_error_total",
+        get(&m.decode_errors) as f64,
+    );
+    put("gateway_auth_failures_total", get(&m.auth_failures) as f64);
+
+    let dc = m.durable_confirm.percentiles([50.0, 99.0, 99.9]);
+    put(
+        "gateway_v3_durable_confirm_p50_us",
+        dc[0] as f64 / NS_PER_US,
+    );
+    put(
+        "gateway_v3_durable_confirm_p99_us",
+        dc[1] as f64 / NS_PER_US,
+    );
+    put(
+        "gateway_v3_durable_confirm_p999_us",
+        dc[2] as f64 / NS_PER_US,
+    );
+    put(
+        "gateway_v3_durable_accepted_total",
+        get(&m.durable_accepted) as f64,
+    );
+    put(
+        "gateway_v3_durable_rejected_total",
+        get(&m.durable_rejected) as f64,
+    );
+    put(
+        "gateway_v3_durable_write_error_total",
+        get(&m.durable_write_errors) as f64,
+    );
+    // Each shard is a durable lane into one group-commit journal.
+    put("gateway_v3_durable_lanes", gw.shards.len() as f64);
+    put("gateway_v3_confirm_store_lanes", gw.shards.len() as f64);
+    let backlog = gw.journal_backlog.load(Ordering::Relaxed);
+    put("gateway_v3_durable_queue_depth", backlog as f64);
+    put(
+        "gateway_v3_durable_queue_capacity",
+        v3.durable_backlog_capacity as f64,
+    );
+    put(
+        "gateway_v3_durable_queue_utilization_pct",
+        (backlog * 100 / v3.durable_backlog_capacity) as f64,
+    );
+    put(
+        "gateway_v3_durable_backpressure_soft_total",
+        m.reason_count(Reason::DurableBackpressureSoft) as f64,
+    );
+    put(
+        "gateway_v3_durable_backpressure_hard_total",
+        m.reason_count(Reason::DurableBackpressureHard) as f64,
+    );
+    put(
+        "gateway_v3_durable_confirm_age_soft_reject_total",
+        m.reason_count(Reason::DurableConfirmAgeSoft) as f64,
+    );
+    put(
+        "gateway_v3_durable_confirm_age_hard_reject_total",
+        m.reason_count(Reason::DurableConfirmAgeHard) as f64,
+    );
+
+    hist_us(&mut f, "gateway_v3_stage_parse", &m.stage_parse);
+    hist_us(&mut f, "gateway_v3_stage_auth", &m.stage_auth);
+    hist_us(&mut f, "gateway_v3_stage_risk", &m.stage_risk);
+    hist_us(&mut f, "gateway_v3_stage_risk_limits", &m.stage_risk);
+    hist_us(
+        &mut f,
+        "gateway_v3_stage_risk_position",
+        &m.stage_risk_position,
+    );
+    hist_us(&mut f, "gateway_v3_stage_enqueue", &m.stage_enqueue);
+    hist_us(&mut f, "gateway_v3_stage_serialize", &m.stage_serialize);
+    hist_us(&mut f, "gateway_fdatasync", &m.fdatasync);
+    hist_us(&mut f, "gateway_v3_durable_fdatasync", &m.fdatasync);
+    hist_us(&mut f, "gateway_journal_write", &m.journal_write);
+    let mut put = |name: &str, v: f64| f.push((name.to_string(), v));
+    let br = m.journal_batch_records.percentiles([50.0, 99.0]);
+    put("gateway_journal_batch_records_p50", br[0] as f64);
+    put("gateway_journal_batch_records_p99", br[1] as f64);
+    put(
+        "gateway_journal_batch_records_max",
+        m.journal_batch_records.max() as f64,
+    );
+    let bb = m.journal_batch_bytes.percentiles([50.0, 99.0]);
+    put("gateway_journal_batch_bytes_p50", bb[0] as f64);
+    put("gateway_journal_batch_bytes_p99", bb[1] as f64);
+    put(
+        "gateway_journal_batch_bytes_max",
+        m.journal_batch_bytes.max() as f64,
+    );
+    put(
+        "gateway_journal_commits_total",
+        get(&m.journal_commits) as f64,
+    );
+    put(
+        "gateway_journal_records_total",
+        get(&m.journal_records) as f64,
+    );
+    put("gateway_journal_bytes_total", get(&m.journal_bytes) as f64);
+    if let Some(j) = gw.journal_handle() {
+        put("gateway_journal_durable_seq", j.durable_seq() as f64);
+        put("gateway_journal_queue_batches", j.queued_batches() as f64);
+    }
+
+    let depth: usize = gw.shards.iter().map(|s| s.depth()).sum();
+    let capacity: usize = gw.shards.iter().map(|s| s.capacity).sum();
+    put("gateway_v3_queue_depth", depth as f64);
+    put("gateway_v3_queue_capacity", capacity as f64);
+    put(
+        "gateway_v3_queue_utilization_pct",
+        gw.shards
+            .iter()
+            .map(|s| s.utilization_pct())
+            .max()
+            .unwrap_or(0) as f64,
+    );
+    put(
+        "gateway_v3_kill_switch",
+        gw.global_killed.load(Ordering::Acquire) as u8 as f64,
+    );
+    put(
+        "gateway_v3_shard_kill_switches",
+        gw.shards
+            .iter()
+            .filter(|s| s.killed.load(Ordering::Acquire))
+            .count() as f64,
+    );
+    put(
+        "gateway_v3_session_killed_total",
+        get(&m.session_killed) as f64,
+    );
+    put("gateway_v3_shard_killed_total", get(&m.shard_killed) as f64);
+    put(
+        "gateway_v3_global_killed_total",
+        get(&m.global_killed) as f64,
+    );
+    put(
+        "gateway_v3_kill_recovered_total",
+        get(&m.kill_recovered) as f64,
+    );
+    put(
+        "gateway_v3_confirm_oldest_inflight_us",
+        gw.shards
+            .iter()
+            .map(|s| s.oldest_inflight_us.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0) as f64,
+    );
+    let (inflight, exceptions) = gw.shards.iter().fold((0, 0), |(i, e), s| {
+        let c = s.confirm.lock();
+        (i + c.inflight_len(), e + c.exceptions_len())
+    });
+    put("gateway_v3_confirm_inflight", inflight as f64);
+    put("gateway_v3_confirm_store_size", exceptions as f64);
+    put("gateway_v3_sessions", gw.session_count() as f64);
+
+    // Configuration echoes (the reference's gates read some of these).
+    put("gateway_v3_soft_reject_pct", v3.soft_reject_pct as f64);
+    put("gateway_v3_hard_reject_pct", v3.hard_reject_pct as f64);
+    put("gateway_v3_kill_reject_pct", v3.kill_reject_pct as f64);
+    put(
+        "gateway_v3_kill_auto_recover_enabled",
+        v3.kill_auto_recover as u8 as f64,
+    );
+    put("gateway_v3_kill_recover_pct", v3.kill_recover_pct as f64);
+    put(
+        "gateway_v3_kill_recover_after_ms",
+        v3.kill_recover_after_ms as f64,
+    );
+    put(
+        "gateway_v3_session_loss_suspect_threshold",
+        v3.session_loss_suspect_threshold as f64,
+    );
+    put(
+        "gateway_v3_risk_max_order_qty",
+        gw.risk.max_order_qty as f64,
+    );
+    put("gateway_v3_risk_max_notional", gw.risk.max_notional as f64);
+    put(
+        "gateway_v3_risk_strict_symbols",
+        gw.risk.strict_symbols as u8 as f64,
+    );
+    put(
+        "gateway_v3_risk_daily_notional_limit",
+        gw.risk.default_rules.daily_notional_limit as f64,
+    );
+    put(
+        "gateway_v3_risk_max_abs_position_qty",
+        gw.risk.default_rules.max_abs_position as f64,
+    );
+    put(
+        "gateway_v3_symbol_limits_count",
+        gw.risk.symbols().len() as f64,
+    );
+
+    let c = gw.auth.cache_stats();
+    put("gateway_auth_cache_hits_total", c.hits as f64);
+    put("gateway_auth_cache_misses_total", c.misses as f64);
+    put("gateway_auth_cache_evictions_total", c.evictions as f64);
+    put("gateway_connections_open", get(&m.connections_open) as f64);
+    put(
+        "gateway_connections_refused_total",
+        get(&m.connections_refused) as f64,
+    );
+    put("gateway_http_requests_total", get(&m.http_requests) as f64);
+    put("gateway_v3_tcp_frames_total", get(&m.tcp_frames) as f64);
+    put(
+        "gateway_uptime_seconds",
+        (crate::clock::wall_ms().saturating_sub(gw.started_ms) / 1_000) as f64,
+    );
+    f
+}
+
+fn hist_us(f: &mut Vec<(String, f64)>, prefix: &str, h: &AtomicHistogram) {
+    let [p50, p99] = h.percentiles([50.0, 99.0]);
+    f.push((format!("{prefix}_p50_us"), p50 as f64 / NS_PER_US));
+    f.push((format!("{prefix}_p99_us"), p99 as f64 / NS_PER_US));
+}
+
+fn reasons(gw: &Gateway) -> impl Iterator<Item = (Reason, u64)> + '_ {
+    Reason::ALL.iter().map(|&r| (r, gw.metrics.reason_count(r)))
+}
+
+pub fn prometheus(gw: &Gateway) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    for (name, v) in figures(gw) {
+        let _ = writeln!(out, "{name} {v}");
+    }
+    for (r, n) in reasons(gw) {
+        let _ = writeln!(
+            out,
+            "gateway_v3_reject_total{{reason=\"{}\"}} {n}",
+            r.as_str()
+        );
+    }
+    for s in &gw.shards {
+        let _ = writeln!(
+            out,
+            "gateway_v3_queue_depth_per_shard{{shard=\"{}\"}} {}\ngateway_v3_shard_killed{{shard=\"{}\"}} {}",
+            s.id,
+            s.depth(),
+            s.id,
+            s.killed.load(Ordering::Acquire) as u8
+        );
+    }
+    out
+}
+
+pub fn stats(gw: &Gateway) -> Value {
+    let mut obj = Map::new();
+    for (name, v) in figures(gw) {
+        obj.insert(name, json!(v));
+    }
+    let by_reason: Map<String, Value> = reasons(gw)
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| (r.as_str().to_string(), json!(n)))
+        .collect();
+    obj.insert("rejectsByReason".into(), Value::Object(by_reason));
+    Value::Object(obj)
+}
+
+pub fn health(gw: &Gateway) -> Value {
+    let m = &gw.metrics;
+    let [p50, p99] = m.ack_all.percentiles([50.0, 99.0]);
+    let status = if !gw.accepting.load(Ordering::Acquire) {
+        "STOPPING"
+    } else if gw.global_killed.load(Ordering::Acquire) {
+        "KILLED"
+    } else {
+        "OK"
+    };
+    json!({
+        "status": status,
+        "queueLen": gw.shards.iter().map(|s| s.depth()).sum::<usize>(),
+        "latencyP50Ns": p50,
+        "latencyP99Ns": p99,
+        "shards": gw.shards.len(),
+        "shardsKilled": gw.shards.iter().filter(|s| s.killed.load(Ordering::Acquire)).count(),
+        "journalBacklog": gw.journal_backlog.load(Ordering::Relaxed),
+        "journalDurableSeq": gw.journal_handle().map_or(0, |j| j.durable_seq()),
+        "acceptedRate": m.accepted_rate(),
+        "uptimeSec": crate::clock::wall_ms().saturating_sub(gw.started_ms) / 1_000,
+    })
+}

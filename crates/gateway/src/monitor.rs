@@ -1,0 +1,288 @@
+//! The monitor thread: everything periodic or rare, kept off the hot path.
+//!
+//! Each tick (`V3_LOSS_SCAN_INTERVAL_MS`): flag orders not durable within
+//! `V3_LOSS_GAP_TIMEOUT_MS` as LOSS_SUSPECT, escalate loss suspects session → shard → global
+//! over sliding windows (§3.6), publish each shard's oldest in-flight age for admission, try
+//! shard auto-recovery, and garbage-collect expired confirm exceptions. Between ticks it
+//! journals what others asked for: kill switch changes and durable rejections.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchyard_journal::{Batch, BatchBuf, JournalHandle};
+
+use crate::clock::{mono_ns, wall_ms, wall_ns};
+use crate::metrics::inc;
+use crate::records::{
+    KillCause, KillScope, KillSwitchChange, V3DurableRejected, KIND_KILL_SWITCH,
+    KIND_V3_DURABLE_REJECTED,
+};
+use crate::state::{BatchMeta, Control, Gateway, Session, Shard};
+
+/// Sliding-window counters of loss suspects (§3.6).
+#[derive(Default)]
+struct LossWindows {
+    sessions: HashMap<u32, VecDeque<u64>>,
+    shards: HashMap<u16, VecDeque<u64>>,
+    global: VecDeque<u64>,
+}
+
+fn bump(w: &mut VecDeque<u64>, now_ms: u64, window_ms: u64, cap: usize) -> usize {
+    while w.front().is_some_and(|&t| t + window_ms <= now_ms) {
+        w.pop_front();
+    }
+    if w.len() < cap {
+        w.push_back(now_ms);
+    }
+    w.len()
+}
+
+pub struct Monitor {
+    gw: Arc<Gateway>,
+    rx: crossbeam_channel::Receiver<Control>,
+    journal: JournalHandle<BatchMeta>,
+    windows: LossWindows,
+    scratch: Vec<crate::confirm::Inflight>,
+}
+
+impl Monitor {
+    pub fn new(
+        gw: Arc<Gateway>,
+        rx: crossbeam_channel::Receiver<Control>,
+        journal: JournalHandle<BatchMeta>,
+    ) -> Monitor {
+        Monitor {
+            gw,
+            rx,
+            journal,
+            windows: LossWindows::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Runs until the control channel closes (every sender dropped at shutdown).
+    pub fn run(mut self) {
+        let tick = Duration::from_millis(self.gw.cfg.v3.loss_scan_interval_ms);
+        let mut next = Instant::now() + tick;
+        loop {
+            match self.rx.recv_deadline(next) {
+                Ok(Control::Stop) => break,
+                Ok(msg) => self.handle(msg),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    self.tick();
+                    next = Instant::now() + tick;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Control) {
+        match msg {
+            Control::Kill(change, done) => self.journal_kill(&change, done),
+            Control::Rejected(list) => self.journal_rejections(&list),
+            Control::Loss(session, shard) => self.escalate(&session, shard, 1),
+            Control::Stop => {}
+        }
+    }
+
+    fn journal_kill(
+        &self,
+        change: &KillSwitchChange,
+        done: Option<tokio::sync::oneshot::Sender<bool>>,
+    ) {
+        let mut buf = BatchBuf::with_capacity(256);
+        if buf
+            .push_with(KIND_KILL_SWITCH, wall_ns(), |out| change.encode(out))
+            .is_err()
+        {
+            return;
+        }
+        self.submit(buf, done);
+    }
+
+    fn journal_rejections(&self, list: &[(Arc<Session>, u64)]) {
+        let mut buf = BatchBuf::with_capacity(64 * list.len());
+        for (session, seq) in list {
+            let rec = V3DurableRejected {
+                session_seq: *seq,
+                reason: switchyard_core::reason::ConfirmReason::WalDurabilityFailed as u8,
+                session_id: &session.id,
+            };
+            let _ = buf.push_with(KIND_V3_DURABLE_REJECTED, wall_ns(), |out| rec.encode(out));
+        }
+        self.submit(buf, None);
+    }
+
+    fn submit(&self, records: BatchBuf, done: Option<tokio::sync::oneshot::Sender<bool>>) {
+        let batch = Batch {
+            records,
+            meta: BatchMeta::Control { done },
+            enqueued_at: Instant::now(),
+        };
+        if self.journal.submit(batch).is_err() {
+            tracing::error!("journal closed: a control record was not written");
+        }
+    }
+
+    fn tick(&mut self) {
+        let gw = self.gw.clone();
+        let v3 = &gw.cfg.v3;
+        let now_mono = mono_ns();
+        let now = wall_ns();
+        for shard in &gw.shards {
+            self.scratch.clear();
+            let oldest = {
+                let mut c = shard.confirm.lock();
+                c.scan_timeouts(
+                    now_mono,
+                    now,
+                    v3.loss_gap_timeout_ms * 1_000_000,
+                    v3.loss_scan_batch,
+                    &mut self.scratch,
+                );
+                c.gc(now / 1_000_000, v3.loss_scan_batch);
+                c.oldest_inflight_mono_ns()
+            };
+            let age_us = oldest.map_or(0, |t| now_mono.saturating_sub(t) / 1_000);
+            shard.oldest_inflight_us.store(age_us, Ordering::Relaxed);
+            if !self.scratch.is_empty() {
+                gw.metrics
+                    .loss_suspect
+                    .fetch_add(self.scratch.len() as u64, Ordering::Relaxed);
+                let flagged: Vec<u32> = self.scratch.iter().map(|e| e.session).collect();
+                let sessions = gw.sessions_snapshot();
+                for idx in flagged {
+                    if let Some(s) = sessions.iter().find(|s| s.idx == idx) {
+                        self.escalate(s, shard.id, 1);
+                    }
+                }
+            }
+            if shard.killed.load(Ordering::Acquire) {
+                try_recover_shard(&gw, shard);
+            }
+        }
+    }
+
+    /// Records `n` loss suspects of `session` and trips the switches whose window is full.
+    fn escalate(&mut self, session: &Session, shard: u16, n: usize) {
+        let gw = &self.gw;
+        let v3 = &gw.cfg.v3;
+        let now = wall_ms();
+        let window = v3.loss_window_sec * 1_000;
+        for _ in 0..n {
+            let s = bump(
+                self.windows.sessions.entry(session.idx).or_default(),
+                now,
+                window,
+                v3.session_loss_suspect_threshold as usize + 1,
+            );
+            if s >= v3.session_loss_suspect_threshold as usize
+                && !session.killed.load(Ordering::Acquire)
+            {
+                gw.kill(
+                    KillScope::Session,
+                    session.id.to_string(),
+                    KillCause::LossSuspect,
+                    "session loss-suspect threshold",
+                );
+            }
+            let h = bump(
+                self.windows.shards.entry(shard).or_default(),
+                now,
+                window,
+                v3.shard_loss_suspect_threshold as usize + 1,
+            );
+            if h >= v3.shard_loss_suspect_threshold as usize
+                && !gw.shards[shard as usize].killed.load(Ordering::Acquire)
+            {
+                gw.kill(
+                    KillScope::Shard,
+                    shard.to_string(),
+                    KillCause::LossSuspect,
+                    "shard loss-suspect threshold",
+                );
+            }
+            let g = bump(
+                &mut self.windows.global,
+                now,
+                window,
+                v3.global_loss_suspect_threshold as usize + 1,
+            );
+            if g >= v3.global_loss_suspect_threshold as usize
+                && !gw.global_killed.load(Ordering::Acquire)
+            {
+                gw.kill(
+                    KillScope::Global,
+                    String::new(),
+                    KillCause::LossSuspect,
+                    "global loss-suspect threshold",
+                );
+                for s in &gw.shards {
+                    gw.kill(
+                        KillScope::Shard,
+                        s.id.to_string(),
+                        KillCause::LossSuspect,
+                        "global loss-suspect threshold",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Shard auto-recovery (§3.6): only kills the gateway made itself, only when enabled, after
+/// `V3_KILL_RECOVER_AFTER_MS` and with the queue drained to `V3_KILL_RECOVER_PCT`, and never
+/// while the global switch is on. Returns true if the shard is (now) live.
+pub fn try_recover_shard(gw: &Gateway, shard: &Shard) -> bool {
+    let v3 = &gw.cfg.v3;
+    if !v3.kill_auto_recover || gw.global_killed.load(Ordering::Acquire) {
+        return false;
+    }
+    let cause = shard.kill_cause.load(Ordering::Relaxed);
+    if cause == KillCause::Operator as u8 {
+        return false;
+    }
+    let since = wall_ms().saturating_sub(shard.killed_at_ms.load(Ordering::Relaxed));
+    if since < v3.kill_recover_after_ms || shard.utilization_pct() > v3.kill_recover_pct {
+        return false;
+    }
+    if shard
+        .killed
+        .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        inc(&gw.metrics.kill_recovered);
+        let change = KillSwitchChange {
+            scope: KillScope::Shard,
+            id: shard.id.to_string(),
+            on: false,
+            cause: KillCause::AutoRecover,
+            by: "gateway".into(),
+            note: "auto recovery".into(),
+        };
+        let _ = gw.control.try_send(Control::Kill(change, None));
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: the sliding window forgets events older than the window and stays bounded.
+    #[test]
+    fn window_slides() {
+        let mut w = VecDeque::new();
+        assert_eq!(bump(&mut w, 0, 100, 10), 1);
+        assert_eq!(bump(&mut w, 50, 100, 10), 2);
+        assert_eq!(bump(&mut w, 120, 100, 10), 2);
+        assert_eq!(bump(&mut w, 300, 100, 10), 1);
+        for t in 0..100 {
+            bump(&mut w, 300 + t, 1_000, 3);
+        }
+        assert_eq!(w.len(), 3);
+    }
+}

@@ -1,0 +1,234 @@
+//! Wiring: build the gateway, replay the journal, start the journal writer, the shard engines,
+//! the monitor and the listeners; and the graceful shutdown that drains every accepted order
+//! into the journal before the process exits (the mini-redis pattern: broadcast stop, let each
+//! part reach a safe point, wait for all).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use anyhow::Context;
+use parking_lot::Mutex;
+use switchyard_auth::{AuthConfig, Verifier};
+use switchyard_journal::{Batch, BatchBuf, WriterConfig};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::confirm::ConfirmStore;
+use crate::engine::{Engine, Listener};
+use crate::monitor::Monitor;
+use crate::records::KIND_CLEAN_SHUTDOWN;
+use crate::replay::{ReplayStats, Replayer};
+use crate::state::{BatchMeta, Control, Gateway, Shard, Task};
+
+/// Capacity of the control channel to the monitor (kill changes, rejections, loss events).
+const CONTROL_CAPACITY: usize = 65_536;
+
+/// A running gateway.
+pub struct Server {
+    pub gw: Arc<Gateway>,
+    pub http_addr: SocketAddr,
+    pub tcp_addr: Option<SocketAddr>,
+    pub replay: ReplayStats,
+    /// How long replay took, ms.
+    pub replay_ms: u64,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    engines: Vec<JoinHandle<()>>,
+    monitor: JoinHandle<()>,
+    writer: JoinHandle<()>,
+    listeners: Vec<tokio::task::JoinHandle<()>>,
+}
+
+pub async fn start(cfg: Config) -> anyhow::Result<Server> {
+    let risk = cfg.risk_limits()?;
+    let auth = Verifier::new(&AuthConfig {
+        secret: cfg.auth.secret.clone(),
+        keys: cfg.auth.keys.clone(),
+        issuer: cfg.auth.issuer.clone(),
+        audience: cfg.auth.audience.clone(),
+        clock_skew_sec: cfg.auth.clock_skew_sec,
+        cache_capacity: cfg.auth.cache_capacity,
+    })
+    .map_err(|e| anyhow::anyhow!("configuration: JWT_HS256_KEYS: {e}"))?;
+    if cfg.auth.secret.is_empty() && cfg.auth.keys.is_empty() {
+        tracing::warn!(
+            "JWT_HS256_SECRET is empty: every protected call will fail with SecretNotConfigured"
+        );
+    }
+
+    let (control_tx, control_rx) = crossbeam_channel::bounded(CONTROL_CAPACITY);
+    let mut shards = Vec::new();
+    let mut queues = Vec::new();
+    for id in 0..cfg.v3.shard_count as u16 {
+        let (tx, rx) = crossbeam_channel::bounded(cfg.v3.ingress_queue_capacity);
+        let (recycle_tx, recycle_rx) = crossbeam_channel::bounded(64);
+        shards.push(Shard {
+            id,
+            tx,
+            capacity: cfg.v3.ingress_queue_capacity,
+            killed: Default::default(),
+            kill_cause: Default::default(),
+            killed_at_ms: Default::default(),
+            sessions: Default::default(),
+            confirm: Mutex::new(ConfirmStore::new(cfg.v3.confirm_ttl_ms)),
+            oldest_inflight_us: Default::default(),
+            recycle_tx,
+        });
+        queues.push((rx, recycle_rx));
+    }
+    let journal_cfg = WriterConfig {
+        dir: cfg.journal.dir.clone(),
+        segment_bytes: cfg.journal.segment_bytes,
+        queue_batches: cfg.journal.queue_batches,
+        fsync: cfg.journal.fsync,
+        ..WriterConfig::default()
+    };
+    let gw = Arc::new(Gateway::new(cfg, risk, auth, shards, control_tx));
+
+    let replay_start = Instant::now();
+    let mut replayer = Replayer::new(&gw);
+    let (journal, writer, report) =
+        switchyard_journal::start_with_replay(journal_cfg, Listener::new(gw.clone()), |r| {
+            replayer.apply(r)
+        })
+        .with_context(|| format!("opening journal {}", gw.cfg.journal.dir.display()))?;
+    let replay = replayer.finish().context("replaying the journal")?;
+    let replay_ms = replay_start.elapsed().as_millis() as u64;
+    tracing::info!(
+        records = report.records,
+        orders = replay.orders,
+        sessions = replay.sessions,
+        clean = replay.clean_shutdown,
+        lost = replay.lost_on_restart,
+        ms = replay_ms,
+        "journal replayed"
+    );
+    *gw.journal.lock() = Some(journal.clone());
+
+    let mut engines = Vec::new();
+    for (i, (rx, recycle_rx)) in queues.into_iter().enumerate() {
+        let engine = Engine {
+            gw: gw.clone(),
+            shard: i as u16,
+            rx,
+            recycle_rx,
+            journal: journal.clone(),
+            next_order: replay.next_order[i],
+        };
+        engines.push(
+            std::thread::Builder::new()
+                .name(format!("engine-{i}"))
+                .spawn(move || engine.run())?,
+        );
+    }
+    let monitor = Monitor::new(gw.clone(), control_rx, journal);
+    let monitor = std::thread::Builder::new()
+        .name("monitor".into())
+        .spawn(move || monitor.run())?;
+
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let http_addr: SocketAddr = format!("{}:{}", gw.cfg.gateway.host, gw.cfg.gateway.port)
+        .parse()
+        .context("configuration: GATEWAY_HOST/GATEWAY_PORT do not form an address")?;
+    let http = TcpListener::bind(http_addr)
+        .await
+        .with_context(|| format!("binding HTTP {http_addr}"))?;
+    let http_addr = http.local_addr()?;
+    let mut listeners = vec![tokio::spawn(crate::http::serve(
+        gw.clone(),
+        http,
+        shutdown_rx.clone(),
+    ))];
+    let mut tcp_addr = None;
+    if gw.cfg.v3.tcp_enable {
+        let addr: SocketAddr = format!("{}:{}", gw.cfg.gateway.host, gw.cfg.v3.tcp_port).parse()?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding v3 TCP {addr}"))?;
+        tcp_addr = Some(tcp.local_addr()?);
+        listeners.push(tokio::spawn(crate::tcp::serve(
+            gw.clone(),
+            tcp,
+            shutdown_rx,
+        )));
+    }
+    tracing::info!(%http_addr, ?tcp_addr, shards = gw.shards.len(), "gateway listening");
+    Ok(Server {
+        gw,
+        http_addr,
+        tcp_addr,
+        replay,
+        replay_ms,
+        shutdown,
+        engines,
+        monitor,
+        writer,
+        listeners,
+    })
+}
+
+impl Server {
+    /// Graceful shutdown: stop intake, drain every queue into the journal, write the
+    /// clean-shutdown marker, wait for the final fdatasync.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let gw = self.gw.clone();
+        let _ = self.shutdown.send(true);
+        gw.accepting.store(false, Ordering::Release);
+        for l in self.listeners {
+            let _ = l.await;
+        }
+        let engines = self.engines;
+        let monitor = self.monitor;
+        let writer = self.writer;
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            for s in &gw.shards {
+                let _ = s.tx.send(Task::Stop);
+            }
+            for e in engines {
+                let _ = e.join();
+            }
+            let _ = gw.control.send(Control::Stop);
+            let _ = monitor.join();
+            if let Some(j) = gw.journal.lock().take() {
+                let mut buf = BatchBuf::with_capacity(64);
+                buf.push(KIND_CLEAN_SHUTDOWN, crate::clock::wall_ns(), &[])?;
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let _ = j.submit(Batch {
+                    records: buf,
+                    meta: BatchMeta::Control { done: Some(tx) },
+                    enqueued_at: Instant::now(),
+                });
+                drop(j);
+                let _ = rx.blocking_recv();
+            }
+            let _ = writer.join();
+            tracing::info!("gateway stopped; journal closed cleanly");
+            Ok(())
+        })
+        .await?
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        wait_for_signal().await;
+        tracing::info!("signal received: draining");
+        self.shutdown().await
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,324 @@
+//! State shared by ingress, engines, the journal listener and the monitor: sessions, accounts,
+//! shards, kill switches. Hot-path fields are atomics; maps are read-mostly and consulted only
+//! when a connection meets a session for the first time (see `principal`).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use switchyard_auth::{Identity, Verifier};
+use switchyard_core::risk::{AccountRisk, AccountRules, Reservation, RiskLimits};
+use switchyard_core::NewOrder;
+use switchyard_journal::{BatchBuf, JournalHandle};
+
+use crate::config::Config;
+use crate::confirm::ConfirmStore;
+use crate::metrics::Metrics;
+use crate::records::{KillCause, KillScope, KillSwitchChange};
+
+/// A transport session (JWT `sub`): owns the sequence numbers and sticks to one shard.
+#[derive(Debug)]
+pub struct Session {
+    pub id: Box<str>,
+    /// Dense index used as the confirm-store key.
+    pub idx: u32,
+    pub shard: u16,
+    /// Last sequence number handed out; the next order gets `assigned + 1`.
+    pub assigned: AtomicU64,
+    pub killed: AtomicBool,
+}
+
+/// A business account (`accountId`): risk state and its kill switch.
+#[derive(Debug)]
+pub struct Account {
+    pub id: Box<str>,
+    pub rules: AccountRules,
+    pub risk: AccountRisk,
+    pub killed: AtomicBool,
+}
+
+/// The session and account a token resolves to.
+#[derive(Debug)]
+pub struct Principal {
+    pub session: Arc<Session>,
+    pub account: Arc<Account>,
+}
+
+/// One accepted order on its way to the engine.
+pub struct OrderTask {
+    pub session: Arc<Session>,
+    pub account: Arc<Account>,
+    pub seq: u64,
+    pub order: NewOrder,
+    pub received_at_ns: u64,
+    pub received_mono_ns: u64,
+    pub reservation: Reservation,
+}
+
+pub enum Task {
+    Order(OrderTask),
+    /// Drain marker for graceful shutdown: everything queued before it is journaled first.
+    Stop,
+}
+
+/// What travels with each journal batch to the listener.
+pub enum BatchMeta {
+    Orders {
+        shard: u16,
+        orders: Vec<OrderMeta>,
+    },
+    Control {
+        done: Option<tokio::sync::oneshot::Sender<bool>>,
+    },
+}
+
+pub struct OrderMeta {
+    pub session: Arc<Session>,
+    pub account: Arc<Account>,
+    pub seq: u64,
+    pub reservation: Reservation,
+}
+
+pub type Recycled = (BatchBuf, Vec<OrderMeta>);
+
+pub struct Shard {
+    pub id: u16,
+    pub tx: crossbeam_channel::Sender<Task>,
+    pub capacity: usize,
+    pub killed: AtomicBool,
+    pub kill_cause: AtomicU8,
+    pub killed_at_ms: AtomicU64,
+    pub sessions: AtomicU32,
+    pub confirm: Mutex<ConfirmStore>,
+    /// Age of the oldest order not yet durable, µs (set by the monitor each tick).
+    pub oldest_inflight_us: AtomicU64,
+    /// Buffers the journal listener hands back to this shard's engine (no allocation per batch).
+    pub recycle_tx: crossbeam_channel::Sender<Recycled>,
+}
+
+impl Shard {
+    pub fn depth(&self) -> usize {
+        self.tx.len()
+    }
+
+    pub fn utilization_pct(&self) -> u64 {
+        (self.tx.len() as u64 * 100) / self.capacity as u64
+    }
+}
+
+/// Messages to the monitor thread, which owns everything slow or rare.
+pub enum Control {
+    /// Journal a kill switch change (already applied in memory); answer when durable.
+    Kill(KillSwitchChange, Option<tokio::sync::oneshot::Sender<bool>>),
+    /// Orders the journal failed to write: journal their rejection.
+    Rejected(Vec<(Arc<Session>, u64)>),
+    /// Loss suspects found at ingress (queue full/closed).
+    Loss(Arc<Session>, u16),
+    /// Shutdown: finish what was asked before this, then exit.
+    Stop,
+}
+
+pub struct Gateway {
+    pub cfg: Config,
+    pub risk: RiskLimits,
+    pub auth: Verifier,
+    pub metrics: Metrics,
+    pub shards: Vec<Shard>,
+    pub global_killed: AtomicBool,
+    /// False once shutdown began: ingress answers `V3_INGRESS_CLOSED`.
+    pub accepting: AtomicBool,
+    /// Records submitted to the journal and not yet durable or failed.
+    pub journal_backlog: AtomicU64,
+    pub journal: Mutex<Option<JournalHandle<BatchMeta>>>,
+    pub control: crossbeam_channel::Sender<Control>,
+    pub started_ms: u64,
+    /// Unique per gateway instance (several may share a test process).
+    pub instance: u64,
+    sessions: RwLock<HashMap<Box<str>, Arc<Session>>>,
+    accounts: RwLock<HashMap<Box<str>, Arc<Account>>>,
+    next_session_idx: AtomicU32,
+}
+
+static INSTANCES: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// Identity → principal, per thread, keyed by the identity's address; holding the Arc keeps
+    /// the address from being reused while the entry lives.
+    static PRINCIPALS: RefCell<HashMap<(u64, usize), (Arc<Identity>, Arc<Principal>)>> =
+        RefCell::new(HashMap::new());
+}
+const PRINCIPAL_CACHE_MAX: usize = 4_096;
+
+impl Gateway {
+    pub fn new(
+        cfg: Config,
+        risk: RiskLimits,
+        auth: Verifier,
+        shards: Vec<Shard>,
+        control: crossbeam_channel::Sender<Control>,
+    ) -> Gateway {
+        Gateway {
+            cfg,
+            risk,
+            auth,
+            metrics: Metrics::default(),
+            shards,
+            global_killed: AtomicBool::new(false),
+            accepting: AtomicBool::new(true),
+            journal_backlog: AtomicU64::new(0),
+            journal: Mutex::new(None),
+            control,
+            started_ms: crate::clock::wall_ms(),
+            instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
+            sessions: RwLock::new(HashMap::new()),
+            accounts: RwLock::new(HashMap::new()),
+            next_session_idx: AtomicU32::new(0),
+        }
+    }
+
+    /// The principal of a verified identity, cached per thread so that the steady state takes
+    /// no lock.
+    pub fn principal(&self, id: &Arc<Identity>) -> Arc<Principal> {
+        let key = (self.instance, Arc::as_ptr(id) as usize);
+        let hit = PRINCIPALS.with(|m| m.borrow().get(&key).map(|(_, p)| p.clone()));
+        if let Some(p) = hit {
+            return p;
+        }
+        let p = Arc::new(Principal {
+            session: self.session(&id.session_id, None),
+            account: self.account(&id.account_id),
+        });
+        PRINCIPALS.with(|m| {
+            let mut m = m.borrow_mut();
+            if m.len() >= PRINCIPAL_CACHE_MAX {
+                m.clear();
+            }
+            m.insert(key, (id.clone(), p.clone()));
+        });
+        p
+    }
+
+    /// Finds or creates a session. New sessions go to the shard with the fewest sessions, ties
+    /// to the shallower queue; replay passes the shard the journal recorded.
+    pub fn session(&self, id: &str, shard: Option<u16>) -> Arc<Session> {
+        if let Some(s) = self.sessions.read().get(id) {
+            return s.clone();
+        }
+        let mut map = self.sessions.write();
+        if let Some(s) = map.get(id) {
+            return s.clone();
+        }
+        let shard = shard
+            .filter(|&s| (s as usize) < self.shards.len())
+            .unwrap_or_else(|| self.least_loaded_shard());
+        self.shards[shard as usize]
+            .sessions
+            .fetch_add(1, Ordering::Relaxed);
+        let s = Arc::new(Session {
+            id: id.into(),
+            idx: self.next_session_idx.fetch_add(1, Ordering::Relaxed),
+            shard,
+            assigned: AtomicU64::new(0),
+            killed: AtomicBool::new(false),
+        });
+        map.insert(id.into(), s.clone());
+        s
+    }
+
+    fn least_loaded_shard(&self) -> u16 {
+        self.shards
+            .iter()
+            .min_by_key(|s| (s.sessions.load(Ordering::Relaxed), s.depth()))
+            .map_or(0, |s| s.id)
+    }
+
+    pub fn find_session(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions.read().get(id).cloned()
+    }
+
+    pub fn account(&self, id: &str) -> Arc<Account> {
+        if let Some(a) = self.accounts.read().get(id) {
+            return a.clone();
+        }
+        let mut map = self.accounts.write();
+        map.entry(id.into())
+            .or_insert_with(|| {
+                Arc::new(Account {
+                    id: id.into(),
+                    rules: self.risk.rules_for(id).clone(),
+                    risk: AccountRisk::new(self.risk.position_slots()),
+                    killed: AtomicBool::new(false),
+                })
+            })
+            .clone()
+    }
+
+    pub fn sessions_snapshot(&self) -> Vec<Arc<Session>> {
+        self.sessions.read().values().cloned().collect()
+    }
+
+    pub fn accounts_snapshot(&self) -> Vec<Arc<Account>> {
+        self.accounts.read().values().cloned().collect()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.read().len()
+    }
+
+    /// Applies a kill switch change in memory. Returns false if the target does not exist.
+    pub fn apply_kill(&self, k: &KillSwitchChange) -> bool {
+        match k.scope {
+            KillScope::Global => {
+                self.global_killed.store(k.on, Ordering::Release);
+                if k.on {
+                    crate::metrics::inc(&self.metrics.global_killed);
+                }
+            }
+            KillScope::Shard => {
+                let Some(shard) = k.id.parse::<usize>().ok().and_then(|i| self.shards.get(i))
+                else {
+                    return false;
+                };
+                shard.kill_cause.store(k.cause as u8, Ordering::Relaxed);
+                shard
+                    .killed_at_ms
+                    .store(crate::clock::wall_ms(), Ordering::Relaxed);
+                let was = shard.killed.swap(k.on, Ordering::AcqRel);
+                if k.on && !was {
+                    crate::metrics::inc(&self.metrics.shard_killed);
+                }
+            }
+            KillScope::Session => {
+                let s = self.session(&k.id, None);
+                let was = s.killed.swap(k.on, Ordering::AcqRel);
+                if k.on && !was {
+                    crate::metrics::inc(&self.metrics.session_killed);
+                }
+            }
+            KillScope::Account => {
+                self.account(&k.id).killed.store(k.on, Ordering::Release);
+            }
+        }
+        true
+    }
+
+    /// Applies a change and asks the monitor to journal it (the hot path never blocks on this).
+    pub fn kill(&self, scope: KillScope, id: String, cause: KillCause, note: &str) {
+        let change = KillSwitchChange {
+            scope,
+            id,
+            on: true,
+            cause,
+            by: "gateway".into(),
+            note: note.into(),
+        };
+        self.apply_kill(&change);
+        let _ = self.control.try_send(Control::Kill(change, None));
+    }
+
+    pub fn journal_handle(&self) -> Option<JournalHandle<BatchMeta>> {
+        self.journal.lock().clone()
+    }
+}

@@ -1,0 +1,131 @@
+//! v3 binary TCP ingress (§2.4), with pipelining: a client may send many 304-byte frames
+//! without waiting; each read is processed frame by frame and all responses of that read go
+//! out in one write, in order. Buffers are fixed per connection (64 frames in, 64 responses
+//! out), so a fast sender is slowed by TCP flow control, never by memory growth.
+//!
+//! Frames have a fixed size, so a malformed frame cannot desynchronise the stream: it gets a
+//! DECODE_ERROR response and the connection goes on. Only a stream ending inside a frame is
+//! unrecoverable, and then there is no one left to answer.
+
+use std::sync::Arc;
+
+use switchyard_protocol::v3frame::{decode_request, Response, REQUEST_LEN, RESPONSE_LEN};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::accept::{submit, Timing};
+use crate::clock::{mono_ns, wall_ns};
+use crate::metrics::inc;
+use crate::state::Gateway;
+
+/// Frames read (and answered) per batch at most.
+const FRAMES_PER_READ: usize = 64;
+
+pub async fn serve(
+    gw: Arc<Gateway>,
+    listener: TcpListener,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(%e, "tcp accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let Some(guard) = crate::ConnectionGuard::acquire(&gw) else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let gw = gw.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            tokio::select! {
+                r = connection(&gw, stream) => {
+                    if let Err(e) = r {
+                        tracing::debug!(%e, "tcp connection ended");
+                    }
+                }
+                _ = stop.changed() => {}
+            }
+        });
+    }
+}
+
+async fn connection(gw: &Gateway, mut stream: TcpStream) -> std::io::Result<()> {
+    let mut rbuf = vec![0u8; FRAMES_PER_READ * REQUEST_LEN];
+    let mut wbuf: Vec<u8> = Vec::with_capacity(FRAMES_PER_READ * RESPONSE_LEN);
+    let mut accepted = [false; FRAMES_PER_READ];
+    let mut filled = 0;
+    loop {
+        let n = stream.read(&mut rbuf[filled..]).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        let read_mono = mono_ns();
+        let read_wall = wall_ns();
+        filled += n;
+        let frames = filled / REQUEST_LEN;
+        if frames == 0 {
+            continue;
+        }
+        wbuf.clear();
+        for (i, chunk) in rbuf[..frames * REQUEST_LEN]
+            .chunks_exact(REQUEST_LEN)
+            .enumerate()
+        {
+            let frame: &[u8; REQUEST_LEN] = chunk.try_into().expect("exact chunk");
+            let t = Timing {
+                received_at_ns: read_wall,
+                received_mono_ns: read_mono,
+            };
+            let resp = handle_frame(gw, frame, t);
+            accepted[i] = resp.status == 202;
+            wbuf.extend_from_slice(&resp.encode());
+        }
+        stream.write_all(&wbuf).await?;
+        let done = mono_ns();
+        let took = done.saturating_sub(read_mono);
+        let m = &gw.metrics;
+        m.tcp_frames
+            .fetch_add(frames as u64, std::sync::atomic::Ordering::Relaxed);
+        for &ok in &accepted[..frames] {
+            m.ack_all.record(took);
+            if ok {
+                m.ack_accepted.record(took);
+            }
+        }
+        rbuf.copy_within(frames * REQUEST_LEN..filled, 0);
+        filled -= frames * REQUEST_LEN;
+    }
+}
+
+fn handle_frame(gw: &Gateway, frame: &[u8; REQUEST_LEN], t: Timing) -> Response {
+    let parse_start = mono_ns();
+    let req = match decode_request(frame) {
+        Ok(r) => r,
+        Err(e) => {
+            inc(&gw.metrics.decode_errors);
+            return Response::decode_error(e, t.received_at_ns);
+        }
+    };
+    let id = match gw.auth.verify_cached(req.token, switchyard_auth::now_sec()) {
+        Ok(id) => id,
+        Err(e) => {
+            inc(&gw.metrics.auth_failures);
+            return Response::error(e.http_status(), e.tcp_reason_code(), t.received_at_ns);
+        }
+    };
+    let principal = gw.principal(&id);
+    gw.metrics.stage_parse.record(mono_ns() - parse_start);
+    match submit(gw, &principal, &req.order, t) {
+        Ok(seq) => Response::accept(seq, t.received_at_ns),
+        Err(r) => Response::refused(r, t.received_at_ns),
+    }
+}
