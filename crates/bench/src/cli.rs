@@ -72,6 +72,10 @@ pub struct OpenArgs {
     /// (counted as dropped_late).
     #[arg(long, default_value_t = 5.0)]
     pub max_lag: f64,
+    /// Microseconds of each wait the pacer spends polling the clock instead of sleeping,
+    /// to keep sleep overshoot out of the latencies (costs some CPU; 0 = sleep only).
+    #[arg(long, default_value_t = 50)]
+    pub spin_us: u64,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -159,6 +163,7 @@ impl OpenArgs {
                 .load(self.transport, self.connections, self.duration, 16),
             rate: self.rate,
             max_lag: Duration::from_secs_f64(self.max_lag),
+            pacer_spin: Duration::from_micros(self.spin_us),
         };
         cfg.validate()?;
         Ok(cfg)

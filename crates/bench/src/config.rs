@@ -197,9 +197,24 @@ pub struct OpenConfig {
     /// gets to it is skipped and counted as `dropped_late`: the backlog is measured, but a dead
     /// server cannot make the run last forever.
     pub max_lag: Duration,
+    /// How much of each wait the pacer spends yielding in a loop instead of sleeping (capped
+    /// at half the interval between requests). A thread sleep overshoots by ~50-70 µs (the
+    /// kernel's timer slack), which would otherwise be added to every latency sample; the
+    /// final short wait is spent polling the clock instead. Zero sleeps only.
+    pub pacer_spin: Duration,
 }
 
 impl OpenConfig {
+    /// `rate` requests per second with the CLI's defaults: 5 s `max_lag`, 50 µs `pacer_spin`.
+    pub fn new(load: LoadConfig, rate: f64) -> OpenConfig {
+        OpenConfig {
+            load,
+            rate,
+            max_lag: Duration::from_secs(5),
+            pacer_spin: Duration::from_micros(50),
+        }
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
         self.load.validate()?;
         if !(self.rate.is_finite() && self.rate > 0.0) {
@@ -245,11 +260,7 @@ mod tests {
     #[test]
     fn validation_messages() {
         let load = LoadConfig::new(Transport::Http, "127.0.0.1:1", "s");
-        let ok = OpenConfig {
-            load: load.clone(),
-            rate: 100.0,
-            max_lag: Duration::from_secs(5),
-        };
+        let ok = OpenConfig::new(load.clone(), 100.0);
         ok.validate().unwrap();
         for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             let e = OpenConfig { rate, ..ok.clone() }.validate().unwrap_err();

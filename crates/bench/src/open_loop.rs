@@ -13,9 +13,11 @@
 //! from the intended time, that generator-side delay would be added to every sample — it
 //! would dominate the p50 of a server answering in ~100 µs. Measuring from the intended time
 //! keeps the numbers honest about *backlog* whatever the timer does, but not about timer
-//! slack. A thread sleep on Linux overshoots by ~50–100 µs (timer slack), and when the rate
-//! is higher than the sleep granularity the pacer simply releases every request that has
-//! come due in one go (each keeps its own intended time). The report's `send_lag_us` shows
+//! slack. A thread sleep on Linux overshoots by ~50–70 µs (timer slack), so the pacer sleeps
+//! until `pacer_spin` (default 50 µs, at most half the interval) before the intended time and
+//! polls the clock for the rest, which costs a little CPU (`--spin-us 0` turns it off). When
+//! the rate is higher than the sleep granularity the pacer simply releases every request that
+//! has come due in one go (each keeps its own intended time). The report's `send_lag_us` shows
 //! how late sends actually left, which tells a generator limit apart from a server one.
 //!
 //! Backlog. A connection that falls behind still sends in order; a request whose intended
@@ -92,12 +94,24 @@ impl Schedule {
 /// The pacer: releases each request to its connection at its intended time. Runs on its own
 /// thread (see the module docs for why). Returns when the schedule is done or every
 /// connection task is gone.
-fn pace(schedule: Schedule, start: Instant, senders: Vec<mpsc::UnboundedSender<Instant>>) {
+fn pace(
+    schedule: Schedule,
+    start: Instant,
+    spin: Duration,
+    senders: Vec<mpsc::UnboundedSender<Instant>>,
+) {
+    // Polling for longer than half an interval would keep the thread busy for good at high
+    // rates, where sleeping and releasing what has come due in batches works as well.
+    let spin = spin.min(schedule.offset(1) / 2);
     for i in 0..schedule.len() {
         let at = start + schedule.offset(i);
         let now = Instant::now();
-        if at > now {
-            std::thread::sleep(at - now);
+        if at > now + spin {
+            std::thread::sleep(at - spin - now);
+        }
+        // The last stretch: yield rather than spin, to stay polite on a shared machine.
+        while Instant::now() < at {
+            std::thread::yield_now();
         }
         if senders[schedule.connection(i)].send(at).is_err()
             && senders.iter().all(|s| s.is_closed())
@@ -174,7 +188,8 @@ pub async fn run_open(cfg: &OpenConfig) -> anyhow::Result<Report> {
     }
 
     let schedule = Schedule::new(cfg.rate, n, timeline.end - timeline.start);
-    let pacer = tokio::task::spawn_blocking(move || pace(schedule, timeline.start, senders));
+    let spin = cfg.pacer_spin;
+    let pacer = tokio::task::spawn_blocking(move || pace(schedule, timeline.start, spin, senders));
     let stats = merge_all(handles).await?;
     pacer.await?;
 
@@ -429,7 +444,7 @@ mod tests {
         let (tx0, mut rx0) = mpsc::unbounded_channel();
         let (tx1, mut rx1) = mpsc::unbounded_channel();
         let start = Instant::now();
-        pace(s, start, vec![tx0, tx1]);
+        pace(s, start, Duration::from_micros(50), vec![tx0, tx1]);
         let mut got = Vec::new();
         while let Ok(t) = rx0.try_recv() {
             got.push(t - start);

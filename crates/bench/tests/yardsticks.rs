@@ -61,11 +61,7 @@ fn assert_clean(r: &Report) {
 }
 
 fn open(transport: Transport, addr: SocketAddr) -> OpenConfig {
-    OpenConfig {
-        load: load(transport, addr, 4),
-        rate: 500.0,
-        max_lag: Duration::from_secs(5),
-    }
+    OpenConfig::new(load(transport, addr, 4), 500.0)
 }
 
 // Goal: a 1 s open loop at 500/s against the HTTP yardstick sends every scheduled request
