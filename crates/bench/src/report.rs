@@ -182,8 +182,12 @@ impl Report {
         };
         let _ = writeln!(
             o,
-            "{} loop over {}{rate}: {} s measured (+{} s warm-up), {} connections{window}, {} accounts",
-            self.mode.as_str(),
+            "{} over {}{rate}: {} s measured (+{} s warm-up), {} connections{window}, {} accounts",
+            match self.mode {
+                Mode::Open => "open loop",
+                Mode::Closed => "closed loop",
+                Mode::Pipelined => "pipelined",
+            },
             self.transport.as_str(),
             self.duration_s,
             self.warmup_s,

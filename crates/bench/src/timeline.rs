@@ -43,10 +43,7 @@ impl Timeline {
 
 /// Runs `body` with the connection's stats until it finishes or the deadline passes, so that
 /// a stalled server cannot hold the run open; the stats gathered so far survive either way.
-pub async fn until_deadline<'a, F>(deadline: Instant, body: F)
-where
-    F: Future<Output = ()> + 'a,
-{
+pub async fn until_deadline(deadline: Instant, body: impl Future<Output = ()>) {
     let _ = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), body).await;
 }
 

@@ -133,6 +133,11 @@ pub struct JournalSection {
     /// false only for benchmarks that want to measure without the disk (documented as unsafe).
     pub fsync: bool,
     pub queue_batches: usize,
+    /// Fault injection for tests and drills, never for production: sleep before every
+    /// fdatasync (a slow disk) ...
+    pub fault_sync_delay_ms: u64,
+    /// ... or fail the Nth group commit's write (0 = never).
+    pub fault_fail_write_at_commit: u64,
 }
 
 impl Default for GatewayConfig {
@@ -225,6 +230,8 @@ impl Default for JournalSection {
             segment_bytes: 64 << 20,
             fsync: true,
             queue_batches: 1_024,
+            fault_sync_delay_ms: 0,
+            fault_fail_write_at_commit: 0,
         }
     }
 }
@@ -342,6 +349,9 @@ env_table! {
     "GATEWAY_JOURNAL_DIR" => |c, _k, v| c.journal.dir = PathBuf::from(v);
     "GATEWAY_JOURNAL_SEGMENT_BYTES" => |c, k, v| c.journal.segment_bytes = parse_num(k, v)?;
     "AUDIT_FDATASYNC" => |c, k, v| c.journal.fsync = parse_bool(k, v)?;
+    "GATEWAY_JOURNAL_QUEUE_BATCHES" => |c, k, v| c.journal.queue_batches = parse_num(k, v)?;
+    "SWITCHYARD_FAULT_SYNC_DELAY_MS" => |c, k, v| c.journal.fault_sync_delay_ms = parse_num(k, v)?;
+    "SWITCHYARD_FAULT_FAIL_WRITE_AT_COMMIT" => |c, k, v| c.journal.fault_fail_write_at_commit = parse_num(k, v)?;
 }
 
 impl Config {

@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::Context;
 use parking_lot::Mutex;
 use switchyard_auth::{AuthConfig, Verifier};
-use switchyard_journal::{Batch, BatchBuf, WriterConfig};
+use switchyard_journal::{Batch, BatchBuf, FaultPlan, WriterConfig};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -83,6 +83,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         segment_bytes: cfg.journal.segment_bytes,
         queue_batches: cfg.journal.queue_batches,
         fsync: cfg.journal.fsync,
+        fault: fault_plan(&cfg),
         ..WriterConfig::default()
     };
     let gw = Arc::new(Gateway::new(cfg, risk, auth, shards, control_tx));
@@ -166,6 +167,21 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         monitor,
         writer,
         listeners,
+    })
+}
+
+/// The journal fault plan asked for by configuration (tests and drills only).
+fn fault_plan(cfg: &Config) -> Option<FaultPlan> {
+    let j = &cfg.journal;
+    if j.fault_sync_delay_ms == 0 && j.fault_fail_write_at_commit == 0 {
+        return None;
+    }
+    tracing::warn!(?j.fault_sync_delay_ms, ?j.fault_fail_write_at_commit, "journal FAULT INJECTION is on");
+    Some(FaultPlan {
+        fail_write_at_commit: Some(j.fault_fail_write_at_commit).filter(|&n| n > 0),
+        fail_sync_at_commit: None,
+        sync_delay: Some(std::time::Duration::from_millis(j.fault_sync_delay_ms))
+            .filter(|d| !d.is_zero()),
     })
 }
 

@@ -45,6 +45,9 @@ const MAX_SEGMENT_BYTES: u64 = 1 << 40;
 pub struct FaultPlan {
     pub fail_write_at_commit: Option<u64>,
     pub fail_sync_at_commit: Option<u64>,
+    /// Sleeps this long before every sync: a slow disk, so that callers can test their
+    /// backpressure and timeouts deterministically.
+    pub sync_delay: Option<Duration>,
 }
 
 /// Writer configuration.
@@ -598,6 +601,9 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
         };
         written.map_err(|e| (e, Some(pre_len)))?;
         let t1 = Instant::now();
+        if let Some(d) = fault.sync_delay {
+            std::thread::sleep(d);
+        }
         let synced = match (fault.fail_sync_at_commit == attempt, fsync) {
             (true, _) => Err(io::Error::other("injected fsync failure (FaultPlan)")),
             (false, true) => seg.file.sync_data(),

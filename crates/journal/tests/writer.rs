@@ -254,6 +254,7 @@ fn failed_write_is_rejected_and_log_stays_contiguous() {
     let plan = |n| FaultPlan {
         fail_write_at_commit: Some(n),
         fail_sync_at_commit: None,
+        ..FaultPlan::default()
     };
     fault_scenario(plan(2), false);
     fault_scenario(plan(1), true);
@@ -265,6 +266,7 @@ fn failed_sync_is_rejected_and_log_stays_contiguous() {
     let plan = |n| FaultPlan {
         fail_write_at_commit: None,
         fail_sync_at_commit: Some(n),
+        ..FaultPlan::default()
     };
     let dir = fault_scenario(plan(2), false);
     let first = &segments(dir.path())[0];
@@ -282,6 +284,7 @@ fn restart_after_failure_continues_seqs() {
     let plan = FaultPlan {
         fail_write_at_commit: None,
         fail_sync_at_commit: Some(2),
+        ..FaultPlan::default()
     };
     let dir = fault_scenario(plan, false);
     let (l, rx) = listener();
