@@ -61,7 +61,7 @@ pub struct OpenArgs {
     #[arg(long, value_enum, default_value_t = Transport::Http)]
     pub transport: Transport,
     /// Requests per second over all connections.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub rate: f64,
     /// Measured seconds.
     #[arg(long, default_value_t = 60)]

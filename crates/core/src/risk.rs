@@ -4,11 +4,17 @@
 //!
 //! Evaluation order, first failure wins — the reference's v3 order first, then the checks it
 //! configured but never enforced:
-//! 1. side (`INVALID_SIDE`), 2. quantity against min(global, symbol, account) (`INVALID_QTY`),
-//! 3. symbol syntax / strict table (`INVALID_SYMBOL`), 4. LIMIT price present (`INVALID_PRICE`),
-//! 5. notional against min(global, symbol, account) (`RISK_REJECT`), 6. account's allowed
-//! symbols, sides, types, 7. min/max price, price collar, 8. GTD expiry;
-//! then, stateful and reserved atomically: rate, daily notional, absolute position.
+//!
+//! 1. side (`INVALID_SIDE`);
+//! 2. quantity against min(global, symbol, account) (`INVALID_QTY`);
+//! 3. symbol syntax / strict table (`INVALID_SYMBOL`);
+//! 4. LIMIT price present (`INVALID_PRICE`);
+//! 5. notional against min(global, symbol, account) (`RISK_REJECT`);
+//! 6. the account's allowed symbols, sides, types;
+//! 7. min/max price, price collar;
+//! 8. GTD expiry.
+//!
+//! Then, stateful and reserved atomically: rate, daily notional, absolute position.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

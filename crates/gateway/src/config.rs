@@ -9,7 +9,7 @@ use serde::Deserialize;
 use switchyard_core::risk::{AccountRules, RiskLimits, SymbolLimits, DAILY_NOTIONAL_MAX};
 use switchyard_core::{OrderType, Side, Symbol};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub gateway: GatewayConfig,
@@ -232,18 +232,6 @@ impl Default for JournalSection {
             queue_batches: 1_024,
             fault_sync_delay_ms: 0,
             fault_fail_write_at_commit: 0,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            gateway: GatewayConfig::default(),
-            auth: AuthSection::default(),
-            risk: RiskSection::default(),
-            v3: V3Config::default(),
-            journal: JournalSection::default(),
         }
     }
 }

@@ -143,11 +143,12 @@ pub struct Gateway {
 
 static INSTANCES: AtomicU64 = AtomicU64::new(1);
 
+/// (gateway instance, identity address) → the identity (held so the address cannot be reused
+/// while the entry lives) and its principal.
+type PrincipalCache = HashMap<(u64, usize), (Arc<Identity>, Arc<Principal>)>;
+
 thread_local! {
-    /// Identity → principal, per thread, keyed by the identity's address; holding the Arc keeps
-    /// the address from being reused while the entry lives.
-    static PRINCIPALS: RefCell<HashMap<(u64, usize), (Arc<Identity>, Arc<Principal>)>> =
-        RefCell::new(HashMap::new());
+    static PRINCIPALS: RefCell<PrincipalCache> = RefCell::new(HashMap::new());
 }
 const PRINCIPAL_CACHE_MAX: usize = 4_096;
 

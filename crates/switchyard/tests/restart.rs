@@ -34,7 +34,9 @@ fn sigkill_mid_load_loses_no_durable_order() {
                     .map(|_| frame(&tok, "AAPL", 1, 1, 1, 100))
                     .collect();
                 while !stop.load(Ordering::Relaxed) {
-                    let Ok(()) = std::io::Write::write_all(&mut s, &batch.concat()) else { break };
+                    let Ok(()) = std::io::Write::write_all(&mut s, &batch.concat()) else {
+                        break;
+                    };
                     let mut buf = [0u8; 32];
                     for _ in 0..WINDOW {
                         if std::io::Read::read_exact(&mut s, &mut buf).is_err() {
@@ -42,7 +44,12 @@ fn sigkill_mid_load_loses_no_durable_order() {
                         }
                         let r = switchyard_protocol::v3frame::Response::decode(&buf);
                         if r.status == 202 {
-                            accepted.lock().unwrap().entry(session.clone()).or_default().insert(r.session_seq);
+                            accepted
+                                .lock()
+                                .unwrap()
+                                .entry(session.clone())
+                                .or_default()
+                                .insert(r.session_seq);
                         }
                     }
                 }
@@ -52,7 +59,8 @@ fn sigkill_mid_load_loses_no_durable_order() {
 
     // Confirm poller: records what the gateway says is durable while load runs.
     let poller = {
-        let (stop, accepted, durable, port) = (stop.clone(), accepted.clone(), durable.clone(), gw.http);
+        let (stop, accepted, durable, port) =
+            (stop.clone(), accepted.clone(), durable.clone(), gw.http);
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let snapshot: Vec<(String, Vec<u64>)> = accepted
@@ -64,9 +72,18 @@ fn sigkill_mid_load_loses_no_durable_order() {
                 for (session, seqs) in snapshot {
                     let tok = token(&session);
                     for seq in seqs {
-                        let Ok((200, body)) = http_get(port, &format!("/v3/orders/{session}/{seq}"), Some(&tok)) else { continue };
+                        let Ok((200, body)) =
+                            http_get(port, &format!("/v3/orders/{session}/{seq}"), Some(&tok))
+                        else {
+                            continue;
+                        };
                         if json(&body)["status"] == "DURABLE_ACCEPTED" {
-                            durable.lock().unwrap().entry(session.clone()).or_default().insert(seq);
+                            durable
+                                .lock()
+                                .unwrap()
+                                .entry(session.clone())
+                                .or_default()
+                                .insert(seq);
                         }
                     }
                 }
@@ -85,8 +102,14 @@ fn sigkill_mid_load_loses_no_durable_order() {
     let accepted = accepted.lock().unwrap().clone();
     let durable = durable.lock().unwrap().clone();
     let total_durable: usize = durable.values().map(|s| s.len()).sum();
-    assert!(accepted.values().map(|s| s.len()).sum::<usize>() > 100, "load too small to mean anything");
-    assert!(total_durable > 10, "too few durable confirmations observed: {total_durable}");
+    assert!(
+        accepted.values().map(|s| s.len()).sum::<usize>() > 100,
+        "load too small to mean anything"
+    );
+    assert!(
+        total_durable > 10,
+        "too few durable confirmations observed: {total_durable}"
+    );
 
     // The journal left by SIGKILL verifies (a torn tail is allowed: start-up truncates it).
     let gw = Gateway::start(dir.path(), &[]);
@@ -94,18 +117,26 @@ fn sigkill_mid_load_loses_no_durable_order() {
         let tok = token(session);
         let max = *seqs.iter().max().unwrap();
         let status = |seq: u64| {
-            let (code, body) = http_get(gw.http, &format!("/v3/orders/{session}/{seq}"), Some(&tok)).unwrap();
+            let (code, body) =
+                http_get(gw.http, &format!("/v3/orders/{session}/{seq}"), Some(&tok)).unwrap();
             assert_eq!(code, 200, "{body}");
             json(&body)["status"].as_str().unwrap().to_string()
         };
         for &seq in durable.get(session).into_iter().flatten() {
-            assert_eq!(status(seq), "DURABLE_ACCEPTED", "{session}/{seq} was durable before the kill");
+            assert_eq!(
+                status(seq),
+                "DURABLE_ACCEPTED",
+                "{session}/{seq} was durable before the kill"
+            );
         }
         // A VOLATILE_ACCEPT that never reached the journal is lost: LOSS_SUSPECT if a later
         // seq was journaled, UNKNOWN if it was above every journaled seq.
         let mut lost = 0;
         let n = seqs.len();
-        let sample = seqs.iter().enumerate().filter(|(i, _)| i % 97 == 0 || *i + 300 >= n);
+        let sample = seqs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 97 == 0 || *i + 300 >= n);
         for (_, &seq) in sample {
             let s = status(seq);
             assert!(
@@ -114,7 +145,11 @@ fn sigkill_mid_load_loses_no_durable_order() {
             );
             lost += (s != "DURABLE_ACCEPTED") as usize;
         }
-        eprintln!("{session}: {} accepted, {} seen durable before the kill, {lost} lost in the sample", seqs.len(), durable.get(session).map_or(0, |d| d.len()));
+        eprintln!(
+            "{session}: {} accepted, {} seen durable before the kill, {lost} lost in the sample",
+            seqs.len(),
+            durable.get(session).map_or(0, |d| d.len())
+        );
         // Nothing beyond what could have been in flight is invented.
         for seq in max + WINDOW as u64 + 1..max + WINDOW as u64 + 20 {
             assert_eq!(status(seq), "UNKNOWN", "{session}/{seq} invented");
@@ -123,7 +158,11 @@ fn sigkill_mid_load_loses_no_durable_order() {
         let mut s = tcp_connect(gw.tcp);
         let r = tcp_exchange(&mut s, &[frame(&tok, "AAPL", 1, 1, 1, 100)]);
         assert_eq!(r[0].status, 202);
-        assert!(r[0].session_seq > max + WINDOW as u64, "seq {} reused (max before {max})", r[0].session_seq);
+        assert!(
+            r[0].session_seq > max + WINDOW as u64,
+            "seq {} reused (max before {max})",
+            r[0].session_seq
+        );
     }
 }
 
@@ -135,15 +174,22 @@ fn graceful_restart_continues_sequence_without_gap() {
     let mut s = tcp_connect(gw.tcp);
     let frames: Vec<_> = (0..10).map(|_| frame(&tok, "AAPL", 1, 1, 1, 100)).collect();
     let r = tcp_exchange(&mut s, &frames);
-    assert_eq!(r.iter().map(|r| r.session_seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+    assert_eq!(
+        r.iter().map(|r| r.session_seq).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
     drop(s);
     gw.terminate();
     let gw = Gateway::start(dir.path(), &[]);
     for seq in 1..=10 {
-        let (_, body) = http_get(gw.http, &format!("/v3/orders/graceful/{seq}"), Some(&tok)).unwrap();
+        let (_, body) =
+            http_get(gw.http, &format!("/v3/orders/graceful/{seq}"), Some(&tok)).unwrap();
         assert_eq!(json(&body)["status"], "DURABLE_ACCEPTED");
     }
     let mut s = tcp_connect(gw.tcp);
     let r = tcp_exchange(&mut s, &frames[..1]);
-    assert_eq!(r[0].session_seq, 11, "clean shutdown: the sequence continues with no gap");
+    assert_eq!(
+        r[0].session_seq, 11,
+        "clean shutdown: the sequence continues with no gap"
+    );
 }

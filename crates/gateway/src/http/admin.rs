@@ -10,21 +10,25 @@ use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{auth_error, authenticate, json_error, json_response, read_body, Body};
+use super::{authenticate, json_error, json_response, read_body, Body};
 use crate::records::{KillCause, KillScope, KillSwitchChange};
 use crate::state::{Control, Gateway};
 
-fn require_ops(gw: &Gateway, req: &Request<Incoming>) -> Result<String, Response<Body>> {
-    let id = authenticate(gw, req).map_err(|e| auth_error(&e))?;
+/// The operator's account, or the (status, error code) to answer with.
+fn require_ops(
+    gw: &Gateway,
+    req: &Request<Incoming>,
+) -> Result<String, (StatusCode, &'static str)> {
+    let id = authenticate(gw, req).map_err(|e| (super::status(e.http_status()), e.as_str()))?;
     if !id.has_scope("ops") {
-        return Err(json_error(StatusCode::FORBIDDEN, "forbidden"));
+        return Err((StatusCode::FORBIDDEN, "forbidden"));
     }
     Ok(id.account_id.to_string())
 }
 
 pub fn get_kill_switches(gw: &Arc<Gateway>, req: &Request<Incoming>) -> Response<Body> {
-    if let Err(r) = require_ops(gw, req) {
-        return r;
+    if let Err((code, error)) = require_ops(gw, req) {
+        return json_error(code, error);
     }
     json_response(
         StatusCode::OK,
@@ -80,7 +84,7 @@ struct KillRequest {
 pub async fn post_kill_switch(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
     let by = match require_ops(gw, &req) {
         Ok(by) => by,
-        Err(r) => return r,
+        Err((code, error)) => return json_error(code, error),
     };
     let body = match read_body(req, 4096).await {
         Ok(b) => b,

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test of Switchyard on a fresh machine: installs what the tests need, starts the
+# services they use, then format check, lints, unit + property + integration tests.
+# Usage: scripts/test.sh            (CI calls exactly this through .ci/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+log "toolchain"
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
+cargo --version
+
+# Services: this slice of Switchyard needs none beyond the gateway itself, which the
+# integration tests start as a real process on ephemeral ports. The event-bus and back-office
+# issues add a Kafka-protocol broker and PostgreSQL here.
+
+log "format"
+cargo fmt --all -- --check
+
+log "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "tests"
+cargo test --workspace --locked 2>&1 | tee /tmp/switchyard-test.log
+# Print one summary line the way a reader wants it.
+passed=$(grep -Eo '[0-9]+ passed' /tmp/switchyard-test.log | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' /tmp/switchyard-test.log | awk '{s+=$1} END {print s+0}')
+echo "${passed} passed, ${failed} failed"
