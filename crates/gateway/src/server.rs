@@ -43,15 +43,7 @@ pub struct Server {
 
 pub async fn start(cfg: Config) -> anyhow::Result<Server> {
     let risk = cfg.risk_limits()?;
-    let auth = Verifier::new(&AuthConfig {
-        secret: cfg.auth.secret.clone(),
-        keys: cfg.auth.keys.clone(),
-        issuer: cfg.auth.issuer.clone(),
-        audience: cfg.auth.audience.clone(),
-        clock_skew_sec: cfg.auth.clock_skew_sec,
-        cache_capacity: cfg.auth.cache_capacity,
-    })
-    .map_err(|e| anyhow::anyhow!("configuration: JWT_HS256_KEYS: {e}"))?;
+    let auth = build_verifier(&cfg)?;
     if cfg.auth.secret.is_empty() && cfg.auth.keys.is_empty() {
         tracing::warn!(
             "JWT_HS256_SECRET is empty: every protected call will fail with SecretNotConfigured"
@@ -59,25 +51,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
     }
 
     let (control_tx, control_rx) = crossbeam_channel::bounded(CONTROL_CAPACITY);
-    let mut shards = Vec::new();
-    let mut queues = Vec::new();
-    for id in 0..cfg.v3.shard_count as u16 {
-        let (tx, rx) = crossbeam_channel::bounded(cfg.v3.ingress_queue_capacity);
-        let (recycle_tx, recycle_rx) = crossbeam_channel::bounded(64);
-        shards.push(Shard {
-            id,
-            tx,
-            capacity: cfg.v3.ingress_queue_capacity,
-            killed: Default::default(),
-            kill_cause: Default::default(),
-            killed_at_ms: Default::default(),
-            sessions: Default::default(),
-            confirm: Mutex::new(ConfirmStore::new(cfg.v3.confirm_ttl_ms)),
-            oldest_inflight_us: Default::default(),
-            recycle_tx,
-        });
-        queues.push((rx, recycle_rx));
-    }
+    let (shards, queues) = build_shards(&cfg);
     let journal_cfg = WriterConfig {
         dir: cfg.journal.dir.clone(),
         segment_bytes: cfg.journal.segment_bytes,
@@ -168,6 +142,49 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         writer,
         listeners,
     })
+}
+
+/// The engines' ends of each shard's queues.
+pub type ShardQueues = Vec<(
+    crossbeam_channel::Receiver<Task>,
+    crossbeam_channel::Receiver<crate::state::Recycled>,
+)>;
+
+/// Builds the shards with their bounded queues; the receivers go to the engines.
+pub fn build_shards(cfg: &Config) -> (Vec<Shard>, ShardQueues) {
+    let mut shards = Vec::new();
+    let mut queues = Vec::new();
+    for id in 0..cfg.v3.shard_count as u16 {
+        let (tx, rx) = crossbeam_channel::bounded(cfg.v3.ingress_queue_capacity);
+        let (recycle_tx, recycle_rx) = crossbeam_channel::bounded(64);
+        shards.push(Shard {
+            id,
+            tx,
+            capacity: cfg.v3.ingress_queue_capacity,
+            killed: Default::default(),
+            kill_cause: Default::default(),
+            killed_at_ms: Default::default(),
+            sessions: Default::default(),
+            confirm: Mutex::new(ConfirmStore::new(cfg.v3.confirm_ttl_ms)),
+            oldest_inflight_us: Default::default(),
+            recycle_tx,
+        });
+        queues.push((rx, recycle_rx));
+    }
+    (shards, queues)
+}
+
+/// Builds the token verifier from configuration.
+pub fn build_verifier(cfg: &Config) -> anyhow::Result<Verifier> {
+    Verifier::new(&AuthConfig {
+        secret: cfg.auth.secret.clone(),
+        keys: cfg.auth.keys.clone(),
+        issuer: cfg.auth.issuer.clone(),
+        audience: cfg.auth.audience.clone(),
+        clock_skew_sec: cfg.auth.clock_skew_sec,
+        cache_capacity: cfg.auth.cache_capacity,
+    })
+    .map_err(|e| anyhow::anyhow!("configuration: JWT_HS256_KEYS: {e}"))
 }
 
 /// The journal fault plan asked for by configuration (tests and drills only).
