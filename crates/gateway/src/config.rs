@@ -123,6 +123,9 @@ pub struct V3Config {
     pub seq_restart_gap: u64,
     /// Orders one engine takes from its queue per journal batch.
     pub engine_batch_max: usize,
+    /// While orders flow, an engine that finds its queue empty sleeps this long before it
+    /// looks again (instead of being woken per order); 0 = block and be woken at once.
+    pub engine_nap_us: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,6 +136,11 @@ pub struct JournalSection {
     /// false only for benchmarks that want to measure without the disk (documented as unsafe).
     pub fsync: bool,
     pub queue_batches: usize,
+    /// Group-commit window in µs (the reference's `AUDIT_FDATASYNC_MAX_WAIT_US`, 200): after
+    /// the first record of a commit, gather this long before the fdatasync.
+    pub fdatasync_max_wait_us: u64,
+    /// ... or until this many records (`AUDIT_FDATASYNC_MAX_BATCH`).
+    pub fdatasync_max_batch: usize,
     /// Fault injection for tests and drills, never for production: sleep before every
     /// fdatasync (a slow disk) ...
     pub fault_sync_delay_ms: u64,
@@ -219,6 +227,7 @@ impl Default for V3Config {
             confirm_ttl_ms: 600_000,
             seq_restart_gap: 1 << 20,
             engine_batch_max: 256,
+            engine_nap_us: 500,
         }
     }
 }
@@ -230,6 +239,8 @@ impl Default for JournalSection {
             segment_bytes: 64 << 20,
             fsync: true,
             queue_batches: 1_024,
+            fdatasync_max_wait_us: 200,
+            fdatasync_max_batch: 1_024,
             fault_sync_delay_ms: 0,
             fault_fail_write_at_commit: 0,
         }
@@ -332,11 +343,14 @@ env_table! {
     "V3_GLOBAL_LOSS_SUSPECT_THRESHOLD" => |c, k, v| c.v3.global_loss_suspect_threshold = parse_num(k, v)?;
     "V3_CONFIRM_TTL_MS" => |c, k, v| c.v3.confirm_ttl_ms = parse_num(k, v)?;
     "V3_SEQ_RESTART_GAP" => |c, k, v| c.v3.seq_restart_gap = parse_num(k, v)?;
+    "V3_ENGINE_NAP_US" => |c, k, v| c.v3.engine_nap_us = parse_num(k, v)?;
     "V3_ENGINE_BATCH_MAX" => |c, k, v| c.v3.engine_batch_max = parse_num(k, v)?;
     "GATEWAY_WAL_PATH" => |c, _k, v| c.journal.dir = PathBuf::from(v);
     "GATEWAY_JOURNAL_DIR" => |c, _k, v| c.journal.dir = PathBuf::from(v);
     "GATEWAY_JOURNAL_SEGMENT_BYTES" => |c, k, v| c.journal.segment_bytes = parse_num(k, v)?;
     "AUDIT_FDATASYNC" => |c, k, v| c.journal.fsync = parse_bool(k, v)?;
+    "AUDIT_FDATASYNC_MAX_WAIT_US" => |c, k, v| c.journal.fdatasync_max_wait_us = parse_num(k, v)?;
+    "AUDIT_FDATASYNC_MAX_BATCH" => |c, k, v| c.journal.fdatasync_max_batch = parse_num(k, v)?;
     "GATEWAY_JOURNAL_QUEUE_BATCHES" => |c, k, v| c.journal.queue_batches = parse_num(k, v)?;
     "SWITCHYARD_FAULT_SYNC_DELAY_MS" => |c, k, v| c.journal.fault_sync_delay_ms = parse_num(k, v)?;
     "SWITCHYARD_FAULT_FAIL_WRITE_AT_COMMIT" => |c, k, v| c.journal.fault_fail_write_at_commit = parse_num(k, v)?;
@@ -420,6 +434,9 @@ impl Config {
         if v.loss_scan_interval_ms < 10 {
             return Err(err("V3_LOSS_SCAN_INTERVAL_MS", "must be ≥ 10"));
         }
+        if v.engine_nap_us > 100_000 {
+            return Err(err("V3_ENGINE_NAP_US", "must be ≤ 100000"));
+        }
         if v.engine_batch_max == 0 || v.engine_batch_max > 65_536 {
             return Err(err("V3_ENGINE_BATCH_MAX", "must be 1..=65536"));
         }
@@ -446,6 +463,12 @@ impl Config {
         }
         if self.journal.segment_bytes < 4096 {
             return Err(err("GATEWAY_JOURNAL_SEGMENT_BYTES", "must be ≥ 4096"));
+        }
+        if self.journal.fdatasync_max_wait_us > 100_000 {
+            return Err(err("AUDIT_FDATASYNC_MAX_WAIT_US", "must be ≤ 100000"));
+        }
+        if self.journal.fdatasync_max_batch == 0 {
+            return Err(err("AUDIT_FDATASYNC_MAX_BATCH", "must be > 0"));
         }
         if self.journal.queue_batches == 0 {
             return Err(err("journal.queue_batches", "must be > 0"));

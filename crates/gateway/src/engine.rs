@@ -24,6 +24,8 @@ use crate::records::{V3OrderAccepted, KIND_V3_ORDER_ACCEPTED};
 use crate::state::{BatchMeta, Control, Gateway, OrderMeta, OrderTask, Recycled, Task};
 
 const BATCH_BUF_BYTES: usize = 64 * 1024;
+/// How long an engine naps through an empty queue before it blocks.
+const IDLE_BEFORE_PARK: std::time::Duration = std::time::Duration::from_millis(10);
 
 pub struct Engine {
     pub gw: Arc<Gateway>,
@@ -40,8 +42,31 @@ impl Engine {
         let max = self.gw.cfg.v3.engine_batch_max;
         let mut tasks: Vec<OrderTask> = Vec::with_capacity(max);
         let mut stop = false;
+        let nap = std::time::Duration::from_micros(self.gw.cfg.v3.engine_nap_us);
+        let naps_before_park = if nap.is_zero() {
+            0
+        } else {
+            (IDLE_BEFORE_PARK.as_micros() / nap.as_micros()).max(1) as u32
+        };
+        let mut naps = 0u32;
         while !stop {
-            let Ok(first) = self.rx.recv() else { break };
+            // While orders flow, nap between batches instead of blocking: a blocked receiver
+            // makes every sender pay a wake-up syscall and the engine a context switch per
+            // order. After IDLE_BEFORE_PARK without orders, block: an idle gateway costs no CPU.
+            let first = match self.rx.try_recv() {
+                Ok(t) => t,
+                Err(crossbeam_channel::TryRecvError::Empty) if naps < naps_before_park => {
+                    naps += 1;
+                    std::thread::sleep(nap);
+                    continue;
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => match self.rx.recv() {
+                    Ok(t) => t,
+                    Err(_) => break,
+                },
+                Err(crossbeam_channel::TryRecvError::Disconnected) => break,
+            };
+            naps = 0;
             for t in std::iter::once(first).chain(self.rx.try_iter().take(max - 1)) {
                 match t {
                     Task::Order(o) => tasks.push(o),

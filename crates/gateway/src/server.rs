@@ -57,6 +57,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         segment_bytes: cfg.journal.segment_bytes,
         queue_batches: cfg.journal.queue_batches,
         fsync: cfg.journal.fsync,
+        max_wait: std::time::Duration::from_micros(cfg.journal.fdatasync_max_wait_us),
+        commit_records_target: cfg.journal.fdatasync_max_batch,
         fault: fault_plan(&cfg),
         ..WriterConfig::default()
     };
