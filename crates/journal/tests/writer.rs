@@ -489,3 +489,40 @@ fn listener_gets_stamped_records() {
     drop(h);
     join.join().unwrap();
 }
+
+// Goal: the group-commit window gathers batches that arrive within it into one commit, and the
+// record target ends the wait early.
+#[test]
+fn commit_window_gathers_later_batches() {
+    struct Commits(crossbeam_channel::Sender<u64>);
+    impl DurableListener<()> for Commits {
+        fn on_durable(&mut self, _batch: Batch<()>, _first_seq: u64) {}
+        fn on_failed(&mut self, _batch: Batch<()>, _error: &std::io::Error) {}
+        fn on_commit(&mut self, stats: &switchyard_journal::CommitStats) {
+            let _ = self.0.send(stats.records);
+        }
+    }
+    let one = |h: &switchyard_journal::JournalHandle<()>| {
+        let mut b = BatchBuf::with_capacity(64);
+        b.push(1, 1, b"x").unwrap();
+        h.submit(Batch::new(b, ())).unwrap();
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let mut cfg = test_config(dir.path());
+    cfg.max_wait = std::time::Duration::from_secs(2);
+    cfg.commit_records_target = 3;
+    let (h, join, _) = start(cfg, Commits(tx)).unwrap();
+    for _ in 0..3 {
+        one(&h);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Three batches 20 ms apart inside a 2 s window: one commit, ended by the target of 3.
+    assert_eq!(
+        rx.recv_timeout(std::time::Duration::from_secs(1)).unwrap(),
+        3
+    );
+    drop(h);
+    join.join().unwrap();
+    assert!(rx.try_recv().is_err(), "no further commit");
+}

@@ -46,7 +46,7 @@ fn malformed_bodies_are_json_400s() {
         ("not JSON", "not json".into(), "INVALID_JSON"),
         ("empty body", String::new(), "INVALID_JSON"),
         ("trailing garbage", format!("{} x", good_order()), "INVALID_JSON"),
-        ("deep nesting", deep, "INVALID_JSON"),
+        ("deeply nested array", deep, "INVALID_FIELD"),
         ("unknown field", r#"{"symbol":"AAPL","side":"BUY","type":"LIMIT","qty":1,"price":100,"account":"x"}"#.into(), "UNKNOWN_FIELD"),
         ("snake_case field", r#"{"symbol":"AAPL","side":"BUY","type":"LIMIT","qty":1,"price":100,"time_in_force":"GTC"}"#.into(), "UNKNOWN_FIELD"),
         ("missing qty", r#"{"symbol":"AAPL","side":"BUY","type":"LIMIT","price":100}"#.into(), "MISSING_FIELD"),
