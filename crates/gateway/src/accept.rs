@@ -55,7 +55,7 @@ fn submit_inner(
     let risk_done = mono_ns();
     gw.metrics.stage_risk.record(risk_done - risk_start);
 
-    check_durable_admission(gw, shard)?;
+    check_durable_admission(gw, shard, t.received_mono_ns)?;
     check_watermarks(gw, shard)?;
 
     let reservation = p
@@ -127,9 +127,13 @@ fn check_kills(gw: &Gateway, p: &Principal, shard: &crate::state::Shard) -> Resu
 /// Durable admission, Switchyard's simpler replacement of the reference's lane controller:
 /// the oldest not-yet-durable order's age (optional gates) and the journal backlog (records
 /// handed to the journal and not yet fdatasync'ed) against soft/hard percentages.
-fn check_durable_admission(gw: &Gateway, shard: &crate::state::Shard) -> Result<(), Reason> {
+fn check_durable_admission(
+    gw: &Gateway,
+    shard: &crate::state::Shard,
+    now_mono_ns: u64,
+) -> Result<(), Reason> {
     let v3 = &gw.cfg.v3;
-    let age_us = shard.oldest_inflight_us.load(Ordering::Relaxed);
+    let age_us = shard.oldest_inflight_age_us(now_mono_ns);
     if v3.durable_confirm_hard_reject_age_us > 0 && age_us >= v3.durable_confirm_hard_reject_age_us
     {
         return Err(Reason::DurableConfirmAgeHard);
@@ -188,4 +192,173 @@ fn ingress_loss(gw: &Gateway, p: &Principal, seq: u64, reason: ConfirmReason, t:
     let _ = gw
         .control
         .try_send(Control::Loss(p.session.clone(), p.session.shard));
+}
+
+#[cfg(test)]
+mod tests {
+    //! V3_QUEUE_FULL and V3_INGRESS_CLOSED cannot be reached deterministically over the wire:
+    //! the kill watermark trips before a queue can be full, and a queue is closed only while
+    //! the process shuts down. Here a small gateway is built directly and its shard queue is
+    //! made full or closed at the moment of the send.
+
+    use switchyard_core::risk::OrderInput;
+    use switchyard_core::{OrderType, Side, TimeInForce};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::server::{build_shards, build_verifier, ShardQueues};
+    use crate::state::Principal;
+
+    fn gateway() -> (Gateway, ShardQueues, crossbeam_channel::Receiver<Control>) {
+        let mut cfg = Config::default();
+        cfg.auth.secret = "unit-secret".into();
+        cfg.v3.shard_count = 1;
+        cfg.v3.ingress_queue_capacity = 16;
+        let risk = cfg.risk_limits().unwrap();
+        let auth = build_verifier(&cfg).unwrap();
+        let (shards, queues) = build_shards(&cfg);
+        let (control, control_rx) = crossbeam_channel::bounded(64);
+        (
+            Gateway::new(cfg, risk, auth, shards, control),
+            queues,
+            control_rx,
+        )
+    }
+
+    fn principal(gw: &Gateway) -> Principal {
+        Principal {
+            session: gw.session("unit-session", None),
+            account: gw.account("unit-account"),
+        }
+    }
+
+    fn order() -> OrderInput<'static> {
+        OrderInput {
+            symbol: b"AAPL",
+            side: Some(Side::Buy),
+            order_type: OrderType::Limit,
+            time_in_force: TimeInForce::Gtc,
+            qty: 7,
+            price: Some(100),
+            expire_at_ms: None,
+        }
+    }
+
+    fn timing() -> Timing {
+        Timing {
+            received_at_ns: crate::clock::wall_ns(),
+            received_mono_ns: mono_ns(),
+        }
+    }
+
+    /// The confirm store's answer for `seq` of the unit session.
+    fn confirm_of(gw: &Gateway, p: &Principal, seq: u64) -> (ConfirmStatus, ConfirmReason) {
+        let assigned = p.session.assigned.load(Ordering::Acquire);
+        let a = gw.shards[0]
+            .confirm
+            .lock()
+            .query(p.session.idx, seq, assigned);
+        (a.status, a.reason)
+    }
+
+    // Goal: an enqueue that finds the shard queue full although the watermark check passed
+    // (the race between check and send, modelled by a zero-capacity queue that always reads
+    // depth 0) answers V3_QUEUE_FULL (503 KILLED, code 2202), kills the shard, records the
+    // spent sequence number as LOSS_SUSPECT / V3_INGRESS_QUEUE_FULL, tells the monitor (kill to
+    // journal, loss to escalate) and gives the risk reservation back.
+    #[test]
+    fn full_queue_is_queue_full() {
+        let (mut gw, _queues, control_rx) = gateway();
+        let (tx, _rx) = crossbeam_channel::bounded(0);
+        gw.shards[0].tx = tx;
+        let p = principal(&gw);
+        assert_eq!(gw.shards[0].utilization_pct(), 0);
+        let r = submit(&gw, &p, &order(), timing());
+        assert_eq!(r, Err(Reason::QueueFull));
+        assert_eq!(
+            (
+                Reason::QueueFull.http_status(),
+                Reason::QueueFull.verdict().as_str()
+            ),
+            (503, "KILLED")
+        );
+        assert_eq!(Reason::QueueFull.tcp_code(), 2202);
+        assert!(gw.shards[0].killed.load(Ordering::Acquire));
+        assert_eq!(
+            confirm_of(&gw, &p, 1),
+            (ConfirmStatus::LossSuspect, ConfirmReason::IngressQueueFull)
+        );
+        let msgs: Vec<Control> = control_rx.try_iter().collect();
+        assert!(msgs
+            .iter()
+            .any(|m| matches!(m, Control::Loss(s, 0) if s.id.as_ref() == "unit-session")));
+        assert!(msgs.iter().any(|m| matches!(m, Control::Kill(k, None)
+            if k.scope == KillScope::Shard && k.on && k.cause == KillCause::QueueWatermark)));
+        assert_eq!(
+            p.account.risk.position(0),
+            0,
+            "the reservation was given back"
+        );
+        // The next order meets the shard kill switch first.
+        assert_eq!(
+            submit(&gw, &p, &order(), timing()),
+            Err(Reason::ShardKilled)
+        );
+        // The refused number stays spent: sequence numbers are never reused.
+        assert_eq!(p.session.assigned.load(Ordering::Acquire), 1);
+        assert_eq!(gw.metrics.loss_suspect.load(Ordering::Relaxed), 1);
+    }
+
+    // Goal: a shard queue whose engine is gone answers V3_INGRESS_CLOSED (503 KILLED, 2203) and
+    // records LOSS_SUSPECT / V3_INGRESS_CLOSED for the spent number. Unlike the reference, the
+    // shard is not killed: a closed queue only happens at shutdown, and a journaled kill would
+    // outlive the restart.
+    #[test]
+    fn disconnected_queue_is_ingress_closed() {
+        let (gw, queues, control_rx) = gateway();
+        drop(queues);
+        let p = principal(&gw);
+        assert_eq!(
+            submit(&gw, &p, &order(), timing()),
+            Err(Reason::IngressClosed)
+        );
+        assert_eq!(Reason::IngressClosed.tcp_code(), 2203);
+        assert_eq!(Reason::IngressClosed.verdict().as_str(), "KILLED");
+        assert_eq!(
+            confirm_of(&gw, &p, 1),
+            (ConfirmStatus::LossSuspect, ConfirmReason::IngressClosed)
+        );
+        assert!(!gw.shards[0].killed.load(Ordering::Acquire));
+        assert!(control_rx
+            .try_iter()
+            .any(|m| matches!(m, Control::Loss(..))));
+        assert_eq!(p.account.risk.position(0), 0);
+    }
+
+    // Goal: once shutdown has begun (`accepting` false) every order that passed the checks is
+    // V3_INGRESS_CLOSED without touching the queue, and each spent number is LOSS_SUSPECT.
+    #[test]
+    fn shutdown_is_ingress_closed() {
+        let (gw, queues, _control_rx) = gateway();
+        gw.accepting.store(false, Ordering::Release);
+        let p = principal(&gw);
+        for seq in 1..=3 {
+            assert_eq!(
+                submit(&gw, &p, &order(), timing()),
+                Err(Reason::IngressClosed)
+            );
+            assert_eq!(
+                confirm_of(&gw, &p, seq),
+                (ConfirmStatus::LossSuspect, ConfirmReason::IngressClosed)
+            );
+        }
+        assert!(queues[0].0.is_empty(), "nothing was enqueued");
+        // Refusals before the enqueue (here a kill switch) spend no number.
+        gw.global_killed.store(true, Ordering::Release);
+        assert_eq!(
+            submit(&gw, &p, &order(), timing()),
+            Err(Reason::GlobalKilled)
+        );
+        assert_eq!(p.session.assigned.load(Ordering::Acquire), 3);
+    }
 }

@@ -106,7 +106,9 @@ pub struct V3Config {
     pub durable_backlog_capacity: u64,
     pub durable_soft_reject_pct: u64,
     pub durable_hard_reject_pct: u64,
-    /// Oldest not-yet-durable order age gates; 0 = off (reference default).
+    /// Oldest not-yet-durable order age gates, µs; 0 = off. The reference leaves them off;
+    /// Switchyard turns them on below `loss_gap_timeout_ms`, because they are what keeps an
+    /// overloaded journal from aging orders into LOSS_SUSPECT (and the kill switches).
     pub durable_confirm_soft_reject_age_us: u64,
     pub durable_confirm_hard_reject_age_us: u64,
     pub loss_gap_timeout_ms: u64,
@@ -215,8 +217,8 @@ impl Default for V3Config {
             durable_backlog_capacity: 200_000,
             durable_soft_reject_pct: 55,
             durable_hard_reject_pct: 75,
-            durable_confirm_soft_reject_age_us: 0,
-            durable_confirm_hard_reject_age_us: 0,
+            durable_confirm_soft_reject_age_us: 100_000,
+            durable_confirm_hard_reject_age_us: 250_000,
             loss_gap_timeout_ms: 500,
             loss_scan_interval_ms: 50,
             loss_scan_batch: 2_048,
@@ -366,7 +368,7 @@ impl Config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| err(&p.display().to_string(), e.to_string()))?;
-                toml::from_str(&text).map_err(|e| toml_error(p, &e))?
+                toml::from_str(&text).map_err(|e| toml_error(p, &text, &e))?
             }
             None => Config::default(),
         };
@@ -430,6 +432,15 @@ impl Config {
         }
         if v.durable_backlog_capacity == 0 {
             return Err(err("V3_DURABILITY_QUEUE_CAPACITY", "must be > 0"));
+        }
+        if v.durable_confirm_soft_reject_age_us > 0
+            && v.durable_confirm_hard_reject_age_us > 0
+            && v.durable_confirm_soft_reject_age_us > v.durable_confirm_hard_reject_age_us
+        {
+            return Err(err(
+                "V3_DURABLE_CONFIRM_SOFT_REJECT_AGE_US",
+                "must not exceed V3_DURABLE_CONFIRM_HARD_REJECT_AGE_US",
+            ));
         }
         if v.loss_scan_interval_ms < 10 {
             return Err(err("V3_LOSS_SCAN_INTERVAL_MS", "must be ≥ 10"));
@@ -530,16 +541,22 @@ impl Config {
     }
 }
 
-fn toml_error(path: &Path, e: &toml::de::Error) -> ConfigError {
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
     err(
         &path.display().to_string(),
-        e.message().to_string() + &span_hint(e),
+        e.message().to_string() + &span_hint(text, e),
     )
 }
 
-fn span_hint(e: &toml::de::Error) -> String {
-    e.span()
-        .map_or(String::new(), |s| format!(" (at byte {})", s.start))
+/// Where the error is: the line number and the line itself, so that a mistyped value names its
+/// key (serde's message alone says only "invalid type: …").
+fn span_hint(text: &str, e: &toml::de::Error) -> String {
+    e.span().map_or(String::new(), |s| {
+        let before = text.get(..s.start).unwrap_or(text);
+        let line_no = before.matches('\n').count() + 1;
+        let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+        format!(" (line {line_no}: {line})")
+    })
 }
 
 fn parse_symbol(key: &str, s: &str) -> Result<Symbol, ConfigError> {

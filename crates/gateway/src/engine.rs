@@ -124,6 +124,7 @@ impl Engine {
                     received_mono_ns: t.received_mono_ns,
                 });
             }
+            shard.publish_oldest(&confirm);
         }
         for t in tasks.drain(..) {
             metas.push(OrderMeta {
@@ -170,12 +171,10 @@ fn fail_orders(gw: &Gateway, shard: u16, orders: &[OrderMeta], reason: ConfirmRe
         } else {
             ConfirmStatus::LossSuspect
         };
-        gw.shards[shard as usize].confirm.lock().complete_front(
-            orders.len(),
-            Some((status, reason)),
-            now,
-            &mut done,
-        );
+        let shard = &gw.shards[shard as usize];
+        let mut c = shard.confirm.lock();
+        c.complete_front(orders.len(), Some((status, reason)), now, &mut done);
+        shard.publish_oldest(&c);
     }
     gw.journal_backlog
         .fetch_sub(orders.len() as u64, Ordering::Relaxed);
@@ -207,12 +206,12 @@ impl DurableListener<BatchMeta> for Listener {
                 let gw = &self.gw;
                 let now_mono = mono_ns();
                 self.scratch.clear();
-                gw.shards[shard as usize].confirm.lock().complete_front(
-                    orders.len(),
-                    None,
-                    0,
-                    &mut self.scratch,
-                );
+                {
+                    let s = &gw.shards[shard as usize];
+                    let mut c = s.confirm.lock();
+                    c.complete_front(orders.len(), None, 0, &mut self.scratch);
+                    s.publish_oldest(&c);
+                }
                 for e in &self.scratch {
                     gw.metrics
                         .durable_confirm

@@ -134,7 +134,7 @@ impl Monitor {
         let now = wall_ns();
         for shard in &gw.shards {
             self.scratch.clear();
-            let oldest = {
+            {
                 let mut c = shard.confirm.lock();
                 c.scan_timeouts(
                     now_mono,
@@ -144,10 +144,7 @@ impl Monitor {
                     &mut self.scratch,
                 );
                 c.gc(now / 1_000_000, v3.loss_scan_batch);
-                c.oldest_inflight_mono_ns()
-            };
-            let age_us = oldest.map_or(0, |t| now_mono.saturating_sub(t) / 1_000);
-            shard.oldest_inflight_us.store(age_us, Ordering::Relaxed);
+            }
             if !self.scratch.is_empty() {
                 gw.metrics
                     .loss_suspect

@@ -168,7 +168,7 @@ pub fn build_shards(cfg: &Config) -> (Vec<Shard>, ShardQueues) {
             killed_at_ms: Default::default(),
             sessions: Default::default(),
             confirm: Mutex::new(ConfirmStore::new(cfg.v3.confirm_ttl_ms)),
-            oldest_inflight_us: Default::default(),
+            oldest_inflight_mono: Default::default(),
             recycle_tx,
         });
         queues.push((rx, recycle_rx));

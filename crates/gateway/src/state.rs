@@ -92,8 +92,9 @@ pub struct Shard {
     pub killed_at_ms: AtomicU64,
     pub sessions: AtomicU32,
     pub confirm: Mutex<ConfirmStore>,
-    /// Age of the oldest order not yet durable, µs (set by the monitor each tick).
-    pub oldest_inflight_us: AtomicU64,
+    /// Monotonic ns at which the oldest order not yet durable was received; 0 = none. Kept
+    /// exact by whoever changes the in-flight FIFO, so ingress reads the age with one load.
+    pub oldest_inflight_mono: AtomicU64,
     /// Buffers the journal listener hands back to this shard's engine (no allocation per batch).
     pub recycle_tx: crossbeam_channel::Sender<Recycled>,
 }
@@ -105,6 +106,20 @@ impl Shard {
 
     pub fn utilization_pct(&self) -> u64 {
         (self.tx.len() as u64 * 100) / self.capacity as u64
+    }
+
+    /// Publishes the confirm store's oldest in-flight order (call with its lock held).
+    pub fn publish_oldest(&self, c: &ConfirmStore) {
+        self.oldest_inflight_mono
+            .store(c.oldest_inflight_mono_ns().unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Age of the oldest order not yet durable at `now_mono_ns`, µs.
+    pub fn oldest_inflight_age_us(&self, now_mono_ns: u64) -> u64 {
+        match self.oldest_inflight_mono.load(Ordering::Relaxed) {
+            0 => 0,
+            t => now_mono_ns.saturating_sub(t) / 1_000,
+        }
     }
 }
 

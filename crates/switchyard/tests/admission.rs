@@ -22,7 +22,7 @@ const SLOW: &[(&str, &str)] = &[
     ("V3_ENGINE_BATCH_MAX", "1"),
     ("GATEWAY_JOURNAL_QUEUE_BATCHES", "1"),
     // Accepted orders wait for the slow journal far longer than the default loss timeout:
-    // keep the loss monitor from killing the session meanwhile (that is loss.rs's subject).
+    // keep the loss monitor from killing the session meanwhile (durability.rs tests that).
     ("V3_LOSS_GAP_TIMEOUT_MS", "600000"),
 ];
 
@@ -88,7 +88,6 @@ fn soft_watermark() {
         "REJECTED",
         "V3_BACKPRESSURE_SOFT",
     );
-    assert!(metric(gw.http, "gateway_v3_queue_depth") >= 11.0);
     assert_eq!(metric(gw.http, "gateway_v3_shard_kill_switches"), 0.0);
     assert!(metric(gw.http, "gateway_v3_rejected_soft_total") >= 1.0);
 }

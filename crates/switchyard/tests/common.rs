@@ -12,12 +12,23 @@ use switchyard_protocol::v3frame::{encode_request, RequestFields, Response, RESP
 
 pub const SECRET: &str = "integration-test-secret";
 
+/// A port nothing listens on now. Ports are never handed out twice in one test process: the
+/// kernel may return a port again once its probe socket is closed, and two gateways started in
+/// parallel on the same port would have one fail to bind while its test talks to the other.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub struct Gateway {
@@ -47,6 +58,14 @@ impl Gateway {
             .env("V3_TCP_PORT", tcp.to_string())
             .env("JWT_HS256_SECRET", SECRET)
             .env("GATEWAY_JOURNAL_DIR", dir)
+            // The machine is shared and its disk may be slow (other jobs fdatasync too). Gates
+            // that react to slow confirmations would then refuse orders, or flag them
+            // LOSS_SUSPECT and kill sessions (journaled, so for good), in tests that are not
+            // about them: the loss timeout is pushed out and the confirm-age gates are off.
+            // Tests of those mechanisms set their own values (later `env` entries win).
+            .env("V3_LOSS_GAP_TIMEOUT_MS", "600000")
+            .env("V3_DURABLE_CONFIRM_SOFT_REJECT_AGE_US", "0")
+            .env("V3_DURABLE_CONFIRM_HARD_REJECT_AGE_US", "0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -64,6 +83,10 @@ impl Gateway {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok((200 | 503, _)) = http_get(self.http, "/health", None) {
+                // The answer must come from our child, not from something else on the port.
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    panic!("gateway exited during startup: {status}");
+                }
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -470,14 +493,14 @@ pub fn wait_confirm(
 
 /// Waits until every shard's ingress queue is empty (the engines took every accepted order).
 pub fn wait_queue_empty(port: u16) {
-    wait_for(
-        10,
-        "the ingress queues to drain into the engines",
-        || match metric(port, "gateway_v3_queue_depth") {
-            d if d == 0.0 => Ok(()),
-            d => Err(format!("depth {d}")),
-        },
-    )
+    wait_for(10, "the ingress queues to drain into the engines", || {
+        let depth = metric(port, "gateway_v3_queue_depth");
+        if depth == 0.0 {
+            Ok(())
+        } else {
+            Err(format!("depth {depth}"))
+        }
+    })
 }
 
 /// `POST /v3/admin/kill-switches`.

@@ -157,7 +157,7 @@ fn sigkill_mid_load_loses_no_durable_order() {
         // The sequence continues past every number handed out before the crash.
         let mut s = tcp_connect(gw.tcp);
         let r = tcp_exchange(&mut s, &[frame(&tok, "AAPL", 1, 1, 1, 100)]);
-        assert_eq!(r[0].status, 202);
+        assert_eq!(r[0].status, 202, "{session}: {:?}", r[0]);
         assert!(
             r[0].session_seq > max + WINDOW as u64,
             "seq {} reused (max before {max})",

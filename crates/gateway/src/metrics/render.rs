@@ -204,7 +204,7 @@ pub fn figures(gw: &Gateway) -> Vec<(String, f64)> {
         "gateway_v3_confirm_oldest_inflight_us",
         gw.shards
             .iter()
-            .map(|s| s.oldest_inflight_us.load(Ordering::Relaxed))
+            .map(|s| s.oldest_inflight_age_us(crate::clock::mono_ns()))
             .max()
             .unwrap_or(0) as f64,
     );
