@@ -261,13 +261,13 @@ mod tests {
         (a.status, a.reason)
     }
 
-    // Goal: an enqueue that finds the shard queue full although the watermark check passed
-    // (the race between check and send, modelled by a zero-capacity queue that always reads
-    // depth 0) answers V3_QUEUE_FULL (503 KILLED, code 2202), kills the shard, records the
-    // spent sequence number as LOSS_SUSPECT / V3_INGRESS_QUEUE_FULL, tells the monitor (kill to
-    // journal, loss to escalate) and gives the risk reservation back.
+    // Goal: a send that finds the queue full is V3_QUEUE_FULL: shard killed, seq LOSS_SUSPECT.
     #[test]
     fn full_queue_is_queue_full() {
+        // The race between the watermark check and the send is modelled by a zero-capacity
+        // queue, which always reads depth 0 and never takes a message: 503 KILLED, code 2202,
+        // the shard killed, the spent number LOSS_SUSPECT / V3_INGRESS_QUEUE_FULL, the monitor
+        // told (kill to journal, loss to escalate), the risk reservation given back.
         let (mut gw, _queues, control_rx) = gateway();
         let (tx, _rx) = crossbeam_channel::bounded(0);
         gw.shards[0].tx = tx;
@@ -309,12 +309,12 @@ mod tests {
         assert_eq!(gw.metrics.loss_suspect.load(Ordering::Relaxed), 1);
     }
 
-    // Goal: a shard queue whose engine is gone answers V3_INGRESS_CLOSED (503 KILLED, 2203) and
-    // records LOSS_SUSPECT / V3_INGRESS_CLOSED for the spent number. Unlike the reference, the
-    // shard is not killed: a closed queue only happens at shutdown, and a journaled kill would
-    // outlive the restart.
+    // Goal: a queue whose engine is gone is V3_INGRESS_CLOSED, the spent seq LOSS_SUSPECT.
     #[test]
     fn disconnected_queue_is_ingress_closed() {
+        // 503 KILLED, code 2203. Unlike the reference (§2.3.1 row 18) the shard is not killed:
+        // a closed queue only happens at shutdown, and a journaled kill would outlive the
+        // restart.
         let (gw, queues, control_rx) = gateway();
         drop(queues);
         let p = principal(&gw);
@@ -335,8 +335,7 @@ mod tests {
         assert_eq!(p.account.risk.position(0), 0);
     }
 
-    // Goal: once shutdown has begun (`accepting` false) every order that passed the checks is
-    // V3_INGRESS_CLOSED without touching the queue, and each spent number is LOSS_SUSPECT.
+    // Goal: once shutdown began, orders that pass the checks are V3_INGRESS_CLOSED, not queued.
     #[test]
     fn shutdown_is_ingress_closed() {
         let (gw, queues, _control_rx) = gateway();

@@ -65,10 +65,11 @@ fn http_until_refused(gw: &Gateway, tok: &str) -> HttpResponse {
         .expect("20 HTTP orders into a full queue were all accepted")
 }
 
-// Goal: a queue at ≥ 70 % (depth 12 of 16, defaults) refuses with 429 REJECTED
-// V3_BACKPRESSURE_SOFT (TCP kind 1, 429, 2101) — and only with that — without a kill.
+// Goal: a queue at ≥ 70 % (12 of 16) refuses 429 V3_BACKPRESSURE_SOFT (TCP 1/429/2101), never kills.
 #[test]
 fn soft_watermark() {
+    // A queue at ≥ 70 % (depth 12 of 16, defaults) refuses with 429 REJECTED V3_BACKPRESSURE_SOFT
+    // (TCP kind 1, 429, 2101) — and only with that — without a kill.
     let dir = tempfile::tempdir().unwrap();
     let gw = slow_gateway(dir.path(), "3000", &[]);
     let tok = token("wm-soft");
@@ -92,10 +93,11 @@ fn soft_watermark() {
     assert!(metric(gw.http, "gateway_v3_rejected_soft_total") >= 1.0);
 }
 
-// Goal: with SOFT moved out of the way (86 %), a queue at ≥ 85 % (depth 14) refuses with 503
-// REJECTED V3_BACKPRESSURE_HARD (TCP kind 1, 503, 2102), not KILLED.
+// Goal: with SOFT out of the way, a queue at ≥ 85 % (14 of 16) refuses 503 V3_BACKPRESSURE_HARD (2102).
 #[test]
 fn hard_watermark() {
+    // With SOFT moved out of the way (86 %), a queue at ≥ 85 % (depth 14) refuses with 503 REJECTED
+    // V3_BACKPRESSURE_HARD (TCP kind 1, 503, 2102), not KILLED.
     let dir = tempfile::tempdir().unwrap();
     let gw = slow_gateway(
         dir.path(),
@@ -122,12 +124,13 @@ fn hard_watermark() {
     assert!(metric(gw.http, "gateway_v3_rejected_hard_total") >= 1.0);
 }
 
-// Goal: a full queue (100 % ≥ KILL) answers 503 KILLED V3_QUEUE_KILLED (kind 2, 2201) once and
-// turns the shard's kill switch on: later orders are V3_SHARD_KILLED (2303) even as the queue
-// drains, the switch shows in GET /v3/admin/kill-switches and in /metrics
-// (gateway_v3_shard_kill_switches), and without V3_KILL_AUTO_RECOVER it stays on.
+// Goal: a full queue answers V3_QUEUE_KILLED (2201) once, then the shard stays killed (2303, admin, metrics).
 #[test]
 fn kill_watermark_kills_the_shard() {
+    // A full queue (100 % ≥ KILL) answers 503 KILLED V3_QUEUE_KILLED (kind 2, 2201) once and turns
+    // the shard's kill switch on: later orders are V3_SHARD_KILLED (2303) even as the queue drains,
+    // the switch shows in GET /v3/admin/kill-switches and in /metrics
+    // (gateway_v3_shard_kill_switches), and without V3_KILL_AUTO_RECOVER it stays on.
     let dir = tempfile::tempdir().unwrap();
     let gw = slow_gateway(
         dir.path(),
@@ -164,12 +167,13 @@ fn kill_watermark_kills_the_shard() {
     assert_eq!(metric(gw.http, "gateway_v3_kill_recovered_total"), 0.0);
 }
 
-// Goal: with V3_KILL_AUTO_RECOVER=true a watermark kill lifts by itself once the journal has
-// caught up (utilization ≤ 60 % and V3_KILL_RECOVER_AFTER_MS passed): the switch goes off in the
-// admin view and /metrics, gateway_v3_kill_recovered_total counts it, orders are accepted again
-// with the sequence continuing, and every accepted order becomes DURABLE_ACCEPTED.
+// Goal: with V3_KILL_AUTO_RECOVER a watermark kill lifts once the journal caught up; nothing is lost.
 #[test]
 fn kill_watermark_auto_recovers() {
+    // With V3_KILL_AUTO_RECOVER=true a watermark kill lifts by itself once the journal has caught
+    // up (utilization ≤ 60 % and V3_KILL_RECOVER_AFTER_MS passed): the switch goes off in the admin
+    // view and /metrics, gateway_v3_kill_recovered_total counts it, orders are accepted again with
+    // the sequence continuing, and every accepted order becomes DURABLE_ACCEPTED.
     let dir = tempfile::tempdir().unwrap();
     let gw = slow_gateway(
         dir.path(),
@@ -221,11 +225,12 @@ fn backlog_until_refused(gw: &Gateway, tok: &str) -> (usize, HttpResponse) {
     panic!("100 orders behind a stalled journal were all accepted");
 }
 
-// Goal: a journal backlog at ≥ V3_DURABLE_SOFT_REJECT_PCT of V3_DURABILITY_QUEUE_CAPACITY
-// refuses with 429 REJECTED V3_DURABLE_BACKPRESSURE_SOFT (TCP 429, 2001), before the ingress
-// queue is anywhere near a watermark.
+// Goal: a journal backlog ≥ the durable soft % refuses 429 V3_DURABLE_BACKPRESSURE_SOFT (TCP 2001).
 #[test]
 fn durable_backpressure_soft() {
+    // A journal backlog at ≥ V3_DURABLE_SOFT_REJECT_PCT of V3_DURABILITY_QUEUE_CAPACITY refuses
+    // with 429 REJECTED V3_DURABLE_BACKPRESSURE_SOFT (TCP 429, 2001), before the ingress queue is
+    // anywhere near a watermark.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(
         dir.path(),
@@ -251,10 +256,11 @@ fn durable_backpressure_soft() {
     assert!(metric(gw.http, "gateway_v3_durable_backpressure_soft_total") >= 2.0);
 }
 
-// Goal: a journal backlog at ≥ V3_DURABLE_HARD_REJECT_PCT refuses with 503 REJECTED
-// V3_DURABLE_BACKPRESSURE_HARD (TCP 503, 2002).
+// Goal: a journal backlog ≥ the durable hard % refuses 503 V3_DURABLE_BACKPRESSURE_HARD (TCP 2002).
 #[test]
 fn durable_backpressure_hard() {
+    // A journal backlog at ≥ V3_DURABLE_HARD_REJECT_PCT refuses with 503 REJECTED
+    // V3_DURABLE_BACKPRESSURE_HARD (TCP 503, 2002).
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(
         dir.path(),
@@ -310,11 +316,11 @@ fn age_refusal(gw: &Gateway, tok: &str) -> HttpResponse {
     })
 }
 
-// Goal: once the oldest not-yet-durable order is older than
-// V3_DURABLE_CONFIRM_SOFT_REJECT_AGE_US, orders get 429 REJECTED V3_DURABLE_CONFIRM_AGE_SOFT
-// (TCP kind 1, 429, code 9999 "other").
+// Goal: an unconfirmed order older than the soft age gate makes orders 429 V3_DURABLE_CONFIRM_AGE_SOFT (9999).
 #[test]
 fn confirm_age_soft() {
+    // Once the oldest not-yet-durable order is older than V3_DURABLE_CONFIRM_SOFT_REJECT_AGE_US,
+    // orders get 429 REJECTED V3_DURABLE_CONFIRM_AGE_SOFT (TCP kind 1, 429, code 9999 "other").
     let dir = tempfile::tempdir().unwrap();
     let gw = age_gateway(dir.path(), "V3_DURABLE_CONFIRM_SOFT_REJECT_AGE_US");
     let tok = token("age-soft");
@@ -330,9 +336,10 @@ fn confirm_age_soft() {
     assert!(metric(gw.http, "gateway_v3_confirm_oldest_inflight_us") >= 150_000.0);
 }
 
-// Goal: the hard age gate answers 503 REJECTED V3_DURABLE_CONFIRM_AGE_HARD (TCP 503, 9999).
+// Goal: an unconfirmed order older than the hard age gate makes orders 503 V3_DURABLE_CONFIRM_AGE_HARD (9999).
 #[test]
 fn confirm_age_hard() {
+    // The hard age gate answers 503 REJECTED V3_DURABLE_CONFIRM_AGE_HARD (TCP 503, 9999).
     let dir = tempfile::tempdir().unwrap();
     let gw = age_gateway(dir.path(), "V3_DURABLE_CONFIRM_HARD_REJECT_AGE_US");
     let tok = token("age-hard");

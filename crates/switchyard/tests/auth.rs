@@ -187,10 +187,11 @@ fn assert_auth_error(r: &HttpResponse, status: u16, variant: &str, what: &str) {
     );
 }
 
-// Goal: every token defect gets its own variant, as an exact `{"error":…}` body with 401, on
-// the hot path, the confirm query and the admin API alike.
+// Goal: each token defect is 401 with its exact {"error":"<Variant>"} body on every protected endpoint.
 #[test]
 fn http_auth_failures_have_exact_bodies() {
+    // Every token defect gets its own variant, as an exact `{"error":…}` body with 401, on the hot
+    // path, the confirm query and the admin API alike.
     let dir = tempfile::tempdir().unwrap();
     let gw = auth_gateway(dir.path());
     let body = good_order();
@@ -234,10 +235,11 @@ fn http_auth_failures_have_exact_bodies() {
     assert!(metric(gw.http, "gateway_auth_failures_total") >= cases().len() as f64);
 }
 
-// Goal: identity rules — the scheme is case-insensitive, `aud` may be an array, a rotated key
-// (`kid`) verifies, `sub` alone or `accountId` alone is enough (session = sub, else account).
+// Goal: case-insensitive scheme, aud arrays, rotated kid keys, sub-only/accountId-only tokens pass.
 #[test]
 fn http_auth_accepts_valid_variants() {
+    // Identity rules — the scheme is case-insensitive, `aud` may be an array, a rotated key (`kid`)
+    // verifies, `sub` alone or `accountId` alone is enough (session = sub, else account).
     let dir = tempfile::tempdir().unwrap();
     let gw = auth_gateway(dir.path());
     let body = good_order();
@@ -294,10 +296,11 @@ fn http_auth_accepts_valid_variants() {
     assert_accepted(&r);
 }
 
-// Goal: over TCP the same defects answer kind 4 with 401 and codes 201 (invalid), 202
-// (expired), 203 (not yet valid); the connection survives every one of them.
+// Goal: over TCP token defects are kind 4, 401, code 201/202/203, and the connection survives them.
 #[test]
 fn tcp_auth_failures_have_codes() {
+    // Over TCP the same defects answer kind 4 with 401 and codes 201 (invalid), 202 (expired), 203
+    // (not yet valid); the connection survives every one of them.
     let dir = tempfile::tempdir().unwrap();
     let gw = auth_gateway(dir.path());
     let cases = cases();
@@ -332,11 +335,12 @@ fn tcp_auth_failures_have_codes() {
     );
 }
 
-// Goal: with an empty JWT_HS256_SECRET every protected call is 500 SecretNotConfigured — with
-// or without a token, on every protected endpoint — and TCP answers kind 4, 500, code 204;
-// unprotected endpoints still work.
+// Goal: an empty JWT_HS256_SECRET makes every protected call 500 SecretNotConfigured (TCP 204).
 #[test]
 fn empty_secret_is_secret_not_configured() {
+    // With an empty JWT_HS256_SECRET every protected call is 500 SecretNotConfigured — with or
+    // without a token, on every protected endpoint — and TCP answers kind 4, 500, code 204;
+    // unprotected endpoints still work.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(
         dir.path(),

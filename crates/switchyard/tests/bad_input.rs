@@ -33,10 +33,11 @@ fn still_serving(gw: &Gateway, tok: &str) -> u64 {
     assert_accepted(&post_order(gw.http, tok, &good_order()))
 }
 
-// Goal: malformed, incomplete and mistyped bodies are 400 with INVALID_JSON, UNKNOWN_FIELD,
-// MISSING_FIELD or INVALID_FIELD; none spends a sequence number or stops the gateway.
+// Goal: malformed/unknown/missing/mistyped bodies are JSON 400s with their reason; nothing breaks.
 #[test]
 fn malformed_bodies_are_json_400s() {
+    // Malformed, incomplete and mistyped bodies are 400 with INVALID_JSON, UNKNOWN_FIELD,
+    // MISSING_FIELD or INVALID_FIELD; none spends a sequence number or stops the gateway.
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path());
     let tok = token("bad-body");
@@ -91,10 +92,11 @@ fn malformed_bodies_are_json_400s() {
     );
 }
 
-// Goal: bodies over 4 096 bytes are 413 BODY_TOO_LARGE, whether announced by Content-Length
-// (refused before reading) or arriving chunked (refused when the limit is crossed).
+// Goal: bodies over 4 096 bytes are 413 BODY_TOO_LARGE, declared by Content-Length or chunked.
 #[test]
 fn oversized_bodies_are_413() {
+    // Bodies over 4 096 bytes are 413 BODY_TOO_LARGE, whether announced by Content-Length (refused
+    // before reading) or arriving chunked (refused when the limit is crossed).
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path());
     let tok = token("big-body");
@@ -147,10 +149,11 @@ fn oversized_bodies_are_413() {
     assert_eq!(still_serving(&gw, &tok), 3);
 }
 
-// Goal: a body that is not declared as JSON is 415 UNSUPPORTED_MEDIA_TYPE (missing or other
-// content type); `application/json` with parameters or in another case is accepted.
+// Goal: a body not declared application/json is 415 UNSUPPORTED_MEDIA_TYPE; JSON with params is fine.
 #[test]
 fn content_type_is_checked() {
+    // A body that is not declared as JSON is 415 UNSUPPORTED_MEDIA_TYPE (missing or other content
+    // type); `application/json` with parameters or in another case is accepted.
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path());
     let tok = token("ctype");
@@ -178,10 +181,11 @@ fn content_type_is_checked() {
     }
 }
 
-// Goal: unknown paths are 404 {"error":"NOT_FOUND"} and wrong methods on known paths 405
-// {"error":"METHOD_NOT_ALLOWED"}, all JSON; a malformed confirm path is 400/404 JSON.
+// Goal: unknown paths are 404 NOT_FOUND, wrong methods 405 METHOD_NOT_ALLOWED, bad seqs 400, all JSON.
 #[test]
 fn unknown_paths_and_methods() {
+    // Unknown paths are 404 {"error":"NOT_FOUND"} and wrong methods on known paths 405
+    // {"error":"METHOD_NOT_ALLOWED"}, all JSON; a malformed confirm path is 400/404 JSON.
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path());
     let tok = token("paths");
@@ -243,10 +247,11 @@ fn unknown_paths_and_methods() {
     assert_eq!(still_serving(&gw, &tok), 1);
 }
 
-// Goal: protocol-level garbage (not HTTP at all, a cut-off request, a huge header, a burst of
-// bad requests on one keep-alive connection) never takes the gateway down.
+// Goal: non-HTTP bytes, cut-off requests and mixed keep-alive bursts never take the gateway down.
 #[test]
 fn protocol_garbage_does_not_crash() {
+    // Protocol-level garbage (not HTTP at all, a cut-off request, a huge header, a burst of bad
+    // requests on one keep-alive connection) never takes the gateway down.
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path());
     let tok = token("garbage");

@@ -6,10 +6,11 @@ mod common;
 
 use common::*;
 
-// Goal: only the session itself may ask: another session's path is 403 {"error":"forbidden"}
-// (even for a number that exists), while the owner sees its order.
+// Goal: only the session itself may query its orders: anyone else gets 403 {"error":"forbidden"}.
 #[test]
 fn other_sessions_are_forbidden() {
+    // Only the session itself may ask: another session's path is 403 {"error":"forbidden"} (even
+    // for a number that exists), while the owner sees its order.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &[("V3_SHARD_COUNT", "1")]);
     let (a, b) = (token("conf-a"), token("conf-b"));
@@ -38,11 +39,12 @@ fn other_sessions_are_forbidden() {
     assert_eq!(v["sessionId"], "conf-a");
 }
 
-// Goal: a number never issued (beyond the last one, zero, or of a session that never sent
-// anything) is 200 UNKNOWN with `updatedAtNs` (now) and the session's `shardId`, and without
-// attemptId, reason or receivedAtNs; asking does not create or spend a number.
+// Goal: a never-issued number is 200 UNKNOWN with updatedAtNs and shardId, and asking spends nothing.
 #[test]
 fn never_issued_is_unknown() {
+    // A number never issued (beyond the last one, zero, or of a session that never sent anything)
+    // is 200 UNKNOWN with `updatedAtNs` (now) and the session's `shardId`, and without attemptId,
+    // reason or receivedAtNs; asking does not create or spend a number.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &[("V3_SHARD_COUNT", "3")]);
     let tok = token("conf-u");
@@ -86,12 +88,13 @@ fn switchyard_gateway_now_ns() -> u64 {
         .as_nanos() as u64
 }
 
-// Goal: an accepted order is VOLATILE_ACCEPT until the journal has made it durable, then
-// DURABLE_ACCEPTED; both answers carry attemptId `att_<n>`, updatedAtNs and shardId, no reason
-// (and receivedAtNs, optional, only if it equals the accept's). (The journal is slowed to 1 s per commit so that the
-// volatile state can be seen.)
+// Goal: an accepted order reads VOLATILE_ACCEPT, then DURABLE_ACCEPTED, with attemptId att_<n>.
 #[test]
 fn volatile_then_durable() {
+    // An accepted order is VOLATILE_ACCEPT until the journal has made it durable, then
+    // DURABLE_ACCEPTED; both answers carry attemptId `att_<n>`, updatedAtNs and shardId, no reason
+    // (and receivedAtNs, optional, only if it equals the accept's). (The journal is slowed to 1 s
+    // per commit so that the volatile state can be seen.)
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(
         dir.path(),

@@ -25,13 +25,14 @@ fn wait_kill(port: u16, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
     });
 }
 
-// Goal: with a journal slower than V3_LOSS_GAP_TIMEOUT_MS, an accepted order becomes
-// LOSS_SUSPECT (DURABLE_CONFIRM_TIMEOUT) in the confirm query, the session is killed at once
-// (threshold 1: later orders 503 KILLED V3_SESSION_KILLED, TCP 2302, cause `loss_suspect` in the
-// journal) while other sessions go on, and when the journal finally commits, the late durable
-// outcome replaces LOSS_SUSPECT with DURABLE_ACCEPTED; the session stays killed.
+// Goal: a slow journal makes an order LOSS_SUSPECT, kills its session, then the late commit wins.
 #[test]
 fn loss_suspect_kills_the_session_then_resolves_durable() {
+    // With a journal slower than V3_LOSS_GAP_TIMEOUT_MS, an accepted order becomes LOSS_SUSPECT
+    // (DURABLE_CONFIRM_TIMEOUT) in the confirm query, the session is killed at once (threshold 1:
+    // later orders 503 KILLED V3_SESSION_KILLED, TCP 2302, cause `loss_suspect` in the journal)
+    // while other sessions go on, and when the journal finally commits, the late durable outcome
+    // replaces LOSS_SUSPECT with DURABLE_ACCEPTED; the session stays killed.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(
         dir.path(),
@@ -120,12 +121,13 @@ fn loss_suspect_kills_the_session_then_resolves_durable() {
     });
 }
 
-// Goal: loss suspects escalate by sliding-window counts: V3_SHARD_LOSS_SUSPECT_THRESHOLD (2)
-// suspects on one shard kill that shard (V3_SHARD_KILLED for every session on it, other shards
-// go on), and V3_GLOBAL_LOSS_SUSPECT_THRESHOLD (3) in total turn the global switch on
-// (V3_GLOBAL_KILLED everywhere, /health 503, every shard killed).
+// Goal: loss suspects escalate: shard threshold → V3_SHARD_KILLED, global threshold → V3_GLOBAL_KILLED.
 #[test]
 fn loss_suspects_escalate_to_shard_and_global() {
+    // Loss suspects escalate by sliding-window counts: V3_SHARD_LOSS_SUSPECT_THRESHOLD (2) suspects
+    // on one shard kill that shard (V3_SHARD_KILLED for every session on it, other shards go on),
+    // and V3_GLOBAL_LOSS_SUSPECT_THRESHOLD (3) in total turn the global switch on (V3_GLOBAL_KILLED
+    // everywhere, /health 503, every shard killed).
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(
         dir.path(),
@@ -193,12 +195,13 @@ fn loss_suspects_escalate_to_shard_and_global() {
     assert!(metric(gw.http, "gateway_v3_loss_suspect_total") >= 3.0);
 }
 
-// Goal: a journal write failure (SWITCHYARD_FAULT_FAIL_WRITE_AT_COMMIT=1) turns the first
-// order into DURABLE_REJECTED / WAL_DURABILITY_FAILED; the rejection is journaled (a
-// `V3DurableRejected` record), so after a restart WITHOUT the fault it is still
-// DURABLE_REJECTED, the next order is DURABLE_ACCEPTED and sequence numbers continue.
+// Goal: a failed journal write is DURABLE_REJECTED, journaled, and still so after a fault-free restart.
 #[test]
 fn durable_rejected_is_journaled_and_survives_restart() {
+    // A journal write failure (SWITCHYARD_FAULT_FAIL_WRITE_AT_COMMIT=1) turns the first order into
+    // DURABLE_REJECTED / WAL_DURABILITY_FAILED; the rejection is journaled (a `V3DurableRejected`
+    // record), so after a restart WITHOUT the fault it is still DURABLE_REJECTED, the next order is
+    // DURABLE_ACCEPTED and sequence numbers continue.
     let dir = tempfile::tempdir().unwrap();
     let mut gw = Gateway::start(
         dir.path(),
@@ -264,12 +267,13 @@ fn durable_rejected_is_journaled_and_survives_restart() {
     wait_confirm(gw.http, &tok, "wal-fail", 3, "DURABLE_ACCEPTED");
 }
 
-// Goal: an order whose body is still arriving when a graceful shutdown begins is answered 503
-// KILLED V3_INGRESS_CLOSED (intake closed, nothing enqueued) rather than cut off, and the
-// gateway then exits cleanly. (The final journal commit is slowed to keep the process alive
-// while the rest of the body is sent.)
+// Goal: an order caught by a graceful shutdown is 503 KILLED V3_INGRESS_CLOSED, then a clean exit.
 #[test]
 fn ingress_closed_during_graceful_shutdown() {
+    // An order whose body is still arriving when a graceful shutdown begins is answered 503 KILLED
+    // V3_INGRESS_CLOSED (intake closed, nothing enqueued) rather than cut off, and the gateway then
+    // exits cleanly. (The final journal commit is slowed to keep the process alive while the rest
+    // of the body is sent.)
     let dir = tempfile::tempdir().unwrap();
     let mut gw = Gateway::start(
         dir.path(),

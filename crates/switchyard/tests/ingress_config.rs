@@ -26,10 +26,11 @@ fn assert_not_found(r: &HttpResponse) {
     );
 }
 
-// Goal: V3_HTTP_INGRESS_ENABLE=false removes POST /v3/orders (404 JSON) but keeps the confirm
-// query and TCP ingress.
+// Goal: V3_HTTP_INGRESS_ENABLE=false makes POST /v3/orders 404 JSON; confirm and TCP stay.
 #[test]
 fn http_ingress_switch() {
+    // V3_HTTP_INGRESS_ENABLE=false removes POST /v3/orders (404 JSON) but keeps the confirm query
+    // and TCP ingress.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &[("V3_HTTP_INGRESS_ENABLE", "false")]);
     let (post, _) = probe(&gw);
@@ -39,10 +40,11 @@ fn http_ingress_switch() {
     wait_confirm(gw.http, &token("sw"), "sw", 1, "DURABLE_ACCEPTED");
 }
 
-// Goal: V3_HTTP_CONFIRM_ENABLE=false removes GET /v3/orders/{s}/{n} (404 JSON) but keeps
-// POST /v3/orders.
+// Goal: V3_HTTP_CONFIRM_ENABLE=false makes GET /v3/orders/{s}/{n} 404 JSON; POST stays.
 #[test]
 fn http_confirm_switch() {
+    // V3_HTTP_CONFIRM_ENABLE=false removes GET /v3/orders/{s}/{n} (404 JSON) but keeps POST
+    // /v3/orders.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &[("V3_HTTP_CONFIRM_ENABLE", "0")]);
     let (post, get) = probe(&gw);
@@ -50,10 +52,11 @@ fn http_confirm_switch() {
     assert_not_found(&get);
 }
 
-// Goal: V3_HTTP_ENABLE=false removes both v3 HTTP routes; /health, /metrics, the admin API
-// and TCP ingress remain.
+// Goal: V3_HTTP_ENABLE=false removes both v3 HTTP routes; health, admin and TCP stay.
 #[test]
 fn http_umbrella_switch() {
+    // V3_HTTP_ENABLE=false removes both v3 HTTP routes; /health, /metrics, the admin API and TCP
+    // ingress remain.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &[("V3_HTTP_ENABLE", "off")]);
     let (post, get) = probe(&gw);
@@ -65,9 +68,10 @@ fn http_umbrella_switch() {
     assert_eq!(r.kind, KIND_ACCEPT);
 }
 
-// Goal: V3_TCP_ENABLE=false leaves the TCP port closed (connections refused); HTTP works.
+// Goal: V3_TCP_ENABLE=false leaves the v3 TCP port closed (connection refused); HTTP works.
 #[test]
 fn tcp_switch() {
+    // V3_TCP_ENABLE=false leaves the TCP port closed (connections refused); HTTP works.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &[("V3_TCP_ENABLE", "false")]);
     let err = TcpStream::connect(("127.0.0.1", gw.tcp))
@@ -76,10 +80,11 @@ fn tcp_switch() {
     assert_accepted(&probe(&gw).0);
 }
 
-// Goal: a bad environment value stops startup (non-zero exit) with a message naming the
-// variable — unparsable numbers and booleans, out-of-range and inconsistent values.
+// Goal: a bad environment value stops startup with a non-zero exit and a message naming the variable.
 #[test]
 fn bad_env_values_stop_startup() {
+    // A bad environment value stops startup (non-zero exit) with a message naming the variable —
+    // unparsable numbers and booleans, out-of-range and inconsistent values.
     for (var, value) in [
         ("V3_SHARD_COUNT", "abc"),
         ("V3_SHARD_COUNT", "0"),
@@ -116,10 +121,11 @@ fn bad_env_values_stop_startup() {
     assert!(stderr.contains("V3_TCP_PORT"), "{stderr}");
 }
 
-// Goal: an unknown TOML key — top-level section, field, per-account field — or a mistyped
-// value stops startup with a message naming the key.
+// Goal: an unknown or mistyped TOML key stops startup with a message naming the key.
 #[test]
 fn bad_toml_stops_startup() {
+    // An unknown TOML key — top-level section, field, per-account field — or a mistyped value stops
+    // startup with a message naming the key.
     let cfg = tempfile::tempdir().unwrap();
     for (toml, name) in [
         ("[v3]\nshard_cout = 2\n", "shard_cout"),

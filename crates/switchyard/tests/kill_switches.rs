@@ -42,10 +42,11 @@ fn assert_live(gw: &Gateway, session: &str, account: &str) {
     assert_accepted(&r);
 }
 
-// Goal: the admin API needs a token with scope `ops`: 403 {"error":"forbidden"} without it,
-// 401 without a token; malformed changes are 400/404 JSON errors and change nothing.
+// Goal: the admin API needs scope ops (403 forbidden) and refuses malformed changes with JSON errors.
 #[test]
 fn admin_needs_ops_scope_and_valid_changes() {
+    // The admin API needs a token with scope `ops`: 403 {"error":"forbidden"} without it, 401
+    // without a token; malformed changes are 400/404 JSON errors and change nothing.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), ENV);
     let user = token("not-an-operator");
@@ -147,13 +148,14 @@ fn admin_needs_ops_scope_and_valid_changes() {
     assert_live(&gw, "still-live", "still-live");
 }
 
-// Goal: each scope on → its refusal (V3_GLOBAL_KILLED 2301, V3_SHARD_KILLED 2303,
-// V3_SESSION_KILLED 2302, V3_ACCOUNT_KILLED 2304; 503 KILLED, TCP kind 2) for exactly the
-// orders it covers, visible in GET, /health and /metrics; off → accepted again; precedence
-// global > session > shard > account (§2.3.1 rows 1–3, account after them); every change is a
-// `KillSwitch` record in the journal with the operator's account as `by`.
+// Goal: each kill scope refuses exactly its orders, lifts when off, respects precedence, and is journaled.
 #[test]
 fn each_scope_on_and_off() {
+    // Each scope on → its refusal (V3_GLOBAL_KILLED 2301, V3_SHARD_KILLED 2303, V3_SESSION_KILLED
+    // 2302, V3_ACCOUNT_KILLED 2304; 503 KILLED, TCP kind 2) for exactly the orders it covers,
+    // visible in GET, /health and /metrics; off → accepted again; precedence global > session >
+    // shard > account (§2.3.1 rows 1–3, account after them); every change is a `KillSwitch` record
+    // in the journal with the operator's account as `by`.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), ENV);
     let ops = ops_token("op-alice");
@@ -332,12 +334,14 @@ fn switches_survive_restart(graceful: bool) {
 // Goal: kill switches are restored from the journal after a graceful restart (SIGTERM).
 #[test]
 fn switches_survive_graceful_restart() {
+    // Kill switches are restored from the journal after a graceful restart (SIGTERM).
     switches_survive_restart(true);
 }
 
-// Goal: kill switches are restored from the journal after kill -9 (they were durable when the
-// API answered).
+// Goal: kill switches are restored from the journal after kill -9 (durable when the API answered).
 #[test]
 fn switches_survive_kill9() {
+    // Kill switches are restored from the journal after kill -9 (they were durable when the API
+    // answered).
     switches_survive_restart(false);
 }

@@ -24,12 +24,14 @@ fn body(v: serde_json::Value) -> String {
     v.to_string()
 }
 
-// Goal: the stateless checks of §2.3.1 rows 4–8 and the request-word checks answer 422 REJECTED
-// with their reason over HTTP (qty 0, too big for the global or the symbol limit, negative,
-// fractional; bad and unknown symbols; missing/zero/negative price; notional over the global or
-// symbol limit; bad type, time in force, GTD expiry), and none of them spends a sequence number.
+// Goal: the stateless checks and request-word checks answer 422 REJECTED with their reason over HTTP.
 #[test]
 fn stateless_reasons_over_http() {
+    // The stateless checks of §2.3.1 rows 4–8 and the request-word checks answer 422 REJECTED with
+    // their reason over HTTP (qty 0, too big for the global or the symbol limit, negative,
+    // fractional; bad and unknown symbols; missing/zero/negative price; notional over the global or
+    // symbol limit; bad type, time in force, GTD expiry), and none of them spends a sequence
+    // number.
     let dir = tempfile::tempdir().unwrap();
     let gw = risk_gateway(dir.path());
     let tok = token("risk-http");
@@ -89,11 +91,12 @@ fn stateless_reasons_over_http() {
     assert!(metric(gw.http, "gateway_v3_rejected_client_total") >= cases.len() as f64);
 }
 
-// Goal: the same checks over TCP answer kind 1 (REJECTED), status 422 and the reason codes
-// 1001 INVALID_QTY, 1003 INVALID_PRICE, 1004 INVALID_SYMBOL, 1100 RISK_REJECT (a bad side
-// cannot reach risk over TCP: it is decode error 103, see tcp.rs); MARKET ignores the price.
+// Goal: over TCP the stateless checks answer kind 1, 422 and codes 1001/1003/1004/1100.
 #[test]
 fn stateless_reasons_over_tcp() {
+    // The same checks over TCP answer kind 1 (REJECTED), status 422 and the reason codes 1001
+    // INVALID_QTY, 1003 INVALID_PRICE, 1004 INVALID_SYMBOL, 1100 RISK_REJECT (a bad side cannot
+    // reach risk over TCP: it is decode error 103, see tcp.rs); MARKET ignores the price.
     let dir = tempfile::tempdir().unwrap();
     let gw = risk_gateway(dir.path());
     let tok = token("risk-tcp");
@@ -193,12 +196,13 @@ fn refuse_both(
     assert_frame(&r, KIND_REJECTED, http, code);
 }
 
-// Goal: per-account rules from the TOML file (`[risk.accounts.<name>]`) and per-symbol bands
-// and collars from the environment refuse with SYMBOL_NOT_ALLOWED 1101, SIDE_NOT_ALLOWED 1102,
-// TYPE_NOT_ALLOWED 1103, PRICE_TOO_LOW 1104, PRICE_TOO_HIGH 1105, PRICE_OUTSIDE_COLLAR 1106,
-// over HTTP (422) and TCP; other accounts are not affected.
+// Goal: per-account TOML rules and symbol bands/collars refuse with codes 1101–1106 over HTTP and TCP.
 #[test]
 fn account_rule_reasons() {
+    // Per-account rules from the TOML file (`[risk.accounts.<name>]`) and per-symbol bands and
+    // collars from the environment refuse with SYMBOL_NOT_ALLOWED 1101, SIDE_NOT_ALLOWED 1102,
+    // TYPE_NOT_ALLOWED 1103, PRICE_TOO_LOW 1104, PRICE_TOO_HIGH 1105, PRICE_OUTSIDE_COLLAR 1106,
+    // over HTTP (422) and TCP; other accounts are not affected.
     let dir = tempfile::tempdir().unwrap();
     let (gw, _cfg) = accounts_gateway(dir.path());
     let t = |a: &str| token(a);
@@ -323,12 +327,13 @@ fn account_rule_reasons() {
     assert_refused(&r, 422, "REJECTED", "INVALID_SYMBOL");
 }
 
-// Goal: the stateful limits refuse exactly when the accepted total would pass them:
-// DAILY_NOTIONAL_LIMIT 1107 and POSITION_LIMIT 1108 (per account from TOML, and global from
-// V3_RISK_DAILY_NOTIONAL_LIMIT / V3_RISK_MAX_ABS_POSITION_QTY), an order towards flat is always
-// allowed, and a refusal reserves nothing.
+// Goal: daily notional and position limits (per account and global) refuse exactly at the limit (1107, 1108).
 #[test]
 fn stateful_limit_reasons() {
+    // The stateful limits refuse exactly when the accepted total would pass them:
+    // DAILY_NOTIONAL_LIMIT 1107 and POSITION_LIMIT 1108 (per account from TOML, and global from
+    // V3_RISK_DAILY_NOTIONAL_LIMIT / V3_RISK_MAX_ABS_POSITION_QTY), an order towards flat is always
+    // allowed, and a refusal reserves nothing.
     let dir = tempfile::tempdir().unwrap();
     let (gw, _cfg) = accounts_gateway(dir.path());
     let t = |a: &str| token(a);
@@ -420,10 +425,11 @@ fn stateful_limit_reasons() {
     );
 }
 
-// Goal: the per-account token bucket (rate 1/s, burst 3) lets a burst of 3 through and
-// answers RATE_LIMITED (429; TCP kind 1, 429, 1109) beyond it; other accounts are unaffected.
+// Goal: the per-account token bucket lets its burst through, then answers 429 RATE_LIMITED (TCP 1109).
 #[test]
 fn rate_limited() {
+    // The per-account token bucket (rate 1/s, burst 3) lets a burst of 3 through and answers
+    // RATE_LIMITED (429; TCP kind 1, 429, 1109) beyond it; other accounts are unaffected.
     let dir = tempfile::tempdir().unwrap();
     let (gw, _cfg) = accounts_gateway(dir.path());
     let tok = token("rated");
@@ -455,10 +461,11 @@ fn rate_limited() {
     assert_accepted(&post_order(gw.http, &token("unrated"), &good_order()));
 }
 
-// Goal: with V3_RISK_STRICT_SYMBOLS=false an unknown (well-formed) symbol is accepted with the
-// default limits, while a malformed one is still INVALID_SYMBOL.
+// Goal: with V3_RISK_STRICT_SYMBOLS=false unknown symbols pass while malformed ones stay INVALID_SYMBOL.
 #[test]
 fn lenient_symbols() {
+    // With V3_RISK_STRICT_SYMBOLS=false an unknown (well-formed) symbol is accepted with the
+    // default limits, while a malformed one is still INVALID_SYMBOL.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(
         dir.path(),

@@ -30,11 +30,12 @@ fn defective(tok: &str, defect: u32) -> Vec<u8> {
     f
 }
 
-// Goal: each decode defect gets its code — 101 token_len 0 or > 256, 102 empty or non-UTF-8
-// symbol, 103 side not 1/2, 104 type not 1/2, 105 token not UTF-8 — as kind 4 with 422, and
-// the connection stays usable after every one.
+// Goal: each frame defect gets its decode code 101–105 (kind 4, 422) and the connection stays usable.
 #[test]
 fn decode_errors_keep_the_connection() {
+    // Each decode defect gets its code — 101 token_len 0 or > 256, 102 empty or non-UTF-8 symbol,
+    // 103 side not 1/2, 104 type not 1/2, 105 token not UTF-8 — as kind 4 with 422, and the
+    // connection stays usable after every one.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &[("V3_SHARD_COUNT", "1")]);
     let tok = token("tcp-dec");
@@ -72,12 +73,13 @@ fn decode_errors_keep_the_connection() {
     assert!(metric(gw.http, "gateway_v3_decode_error_total") >= 10.0);
 }
 
-// Goal: 500 frames written in one go on one connection get 500 responses in request order:
-// accepted ones carry sessionSeq = attemptSeq increasing by exactly 1, the malformed frames in
-// the middle (codes 101–105) and a business refusal (INVALID_QTY 1001) are answered in their
-// place, and later frames are still accepted.
+// Goal: 500 pipelined frames get 500 in-order answers, seqs +1, malformed ones answered in place.
 #[test]
 fn pipelined_500_frames_in_order() {
+    // 500 frames written in one go on one connection get 500 responses in request order: accepted
+    // ones carry sessionSeq = attemptSeq increasing by exactly 1, the malformed frames in the
+    // middle (codes 101–105) and a business refusal (INVALID_QTY 1001) are answered in their place,
+    // and later frames are still accepted.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &[("V3_SHARD_COUNT", "1")]);
     let tok = token("tcp-pipe");
@@ -124,10 +126,11 @@ fn pipelined_500_frames_in_order() {
     wait_confirm(gw.http, &tok, "tcp-pipe", 494, "DURABLE_ACCEPTED");
 }
 
-// Goal: frames arriving in pieces (a frame split over several writes, two frames straddling a
-// write boundary) are reassembled; a client vanishing mid-frame leaves the gateway serving.
+// Goal: frames split across writes are reassembled; clients vanishing mid-frame do no harm.
 #[test]
 fn split_frames_and_disconnects() {
+    // Frames arriving in pieces (a frame split over several writes, two frames straddling a write
+    // boundary) are reassembled; a client vanishing mid-frame leaves the gateway serving.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &[("V3_SHARD_COUNT", "1")]);
     let tok = token("tcp-split");
