@@ -5,17 +5,17 @@
 source "$(dirname "$0")/common.sh"
 N=${1:-1000000}
 build
-start_gateway V3_INGRESS_QUEUE_CAPACITY=1048576 V3_DURABILITY_QUEUE_CAPACITY=4000000
+start_gateway V3_DURABLE_CONFIRM_SOFT_REJECT_AGE_US=2000000 V3_DURABLE_CONFIRM_HARD_REJECT_AGE_US=3000000 V3_LOSS_GAP_TIMEOUT_MS=10000
 KEEP=$JOURNAL
 # Pipelined load until the journal holds N orders.
 "$BIN" bench pipelined --target 127.0.0.1:$GW_TCP_PORT --connections 4 --window 64 --duration 600 \
   --secret "$SECRET" --json "$OUT/restart-fill.json" >/dev/null &
 FILL=$!
 while [ "$(metric gateway_journal_records_total | cut -d. -f1)" -lt "$N" ]; do sleep 0.5; done
-kill -INT $FILL; wait $FILL 2>/dev/null || true
+kill -TERM $FILL; wait $FILL 2>/dev/null || true
 kill -TERM "$GW_PID"; wait "$GW_PID" || true
 "$BIN" journal verify --dir "$KEEP" | tee "$OUT/restart-verify.json"
-records=$("$BIN" journal dump --dir "$KEEP" --limit 0 2>&1 >/dev/null | awk '{print $4}')
+records=$("$BIN" journal dump --dir "$KEEP" --limit 0 2>&1 >/dev/null | awk '{print $3}')
 TOKEN=$("$BIN" token --account restart-probe --secret "$SECRET")
 t0=$(date +%s%N)
 env GATEWAY_HOST=127.0.0.1 GATEWAY_PORT=$GW_PORT V3_TCP_ENABLE=true V3_TCP_PORT=$GW_TCP_PORT \
