@@ -170,6 +170,11 @@ impl RiskLimits {
     }
 
     pub fn symbol(&self, sym: &Symbol) -> Option<(u16, &SymbolLimits)> {
+        // Small tables (the default has six symbols) are faster to scan than to hash.
+        if self.symbols.len() <= 16 {
+            let idx = self.symbols.iter().position(|s| s.symbol == *sym)?;
+            return Some((idx as u16, &self.symbols[idx]));
+        }
         let idx = *self.index.get(sym)?;
         Some((idx, &self.symbols[idx as usize]))
     }

@@ -48,6 +48,7 @@ fn accept_once(gw: &Gateway, token: &[u8]) -> u64 {
     let t = Timing {
         received_at_ns: wall_ns(),
         received_mono_ns: mono_ns(),
+        timed: true,
     };
     let id = gw
         .auth

@@ -9,7 +9,7 @@ use switchyard_core::reason::ConfirmReason;
 use switchyard_core::risk::OrderInput;
 use switchyard_core::{ConfirmStatus, Reason};
 
-use crate::clock::mono_ns;
+use crate::clock::{mono_ns, mono_ns_if};
 use crate::metrics::inc;
 use crate::records::{KillCause, KillScope};
 use crate::state::{Control, Gateway, OrderTask, Principal, Task};
@@ -19,6 +19,8 @@ use crate::state::{Control, Gateway, OrderTask, Principal, Task};
 pub struct Timing {
     pub received_at_ns: u64,
     pub received_mono_ns: u64,
+    /// Whether this request's stages are timed (see `clock::sample_stages`).
+    pub timed: bool,
 }
 
 /// Runs the whole accept path. Ok = the session sequence number (202 VOLATILE_ACCEPT).
@@ -45,15 +47,17 @@ fn submit_inner(
     let shard = &gw.shards[p.session.shard as usize];
     check_kills(gw, p, shard)?;
 
-    let risk_start = mono_ns();
+    let risk_start = mono_ns_if(t.timed);
     let checked = gw
         .risk
         .check(input, &p.account.rules, t.received_at_ns / 1_000_000)?;
     p.account
         .risk
         .take_rate_token(&p.account.rules, t.received_at_ns)?;
-    let risk_done = mono_ns();
-    gw.metrics.stage_risk.record(risk_done - risk_start);
+    let risk_done = mono_ns_if(t.timed);
+    if t.timed {
+        gw.metrics.stage_risk.record(risk_done - risk_start);
+    }
 
     check_durable_admission(gw, shard, t.received_mono_ns)?;
     check_watermarks(gw, shard)?;
@@ -62,10 +66,12 @@ fn submit_inner(
         .account
         .risk
         .reserve(&p.account.rules, &checked, t.received_at_ns)?;
-    let enqueue_start = mono_ns();
-    gw.metrics
-        .stage_risk_position
-        .record(enqueue_start - risk_done);
+    let enqueue_start = mono_ns_if(t.timed);
+    if t.timed {
+        gw.metrics
+            .stage_risk_position
+            .record(enqueue_start - risk_done);
+    }
     let seq = p.session.assigned.fetch_add(1, Ordering::AcqRel) + 1;
     let task = Task::Order(OrderTask {
         session: p.session.clone(),
@@ -88,7 +94,9 @@ fn submit_inner(
     } else {
         Err((Reason::IngressClosed, ConfirmReason::IngressClosed))
     };
-    gw.metrics.stage_enqueue.record(mono_ns() - enqueue_start);
+    if t.timed {
+        gw.metrics.stage_enqueue.record(mono_ns() - enqueue_start);
+    }
     match sent {
         Ok(()) => Ok(seq),
         Err((reason, confirm_reason)) => {
@@ -247,7 +255,8 @@ mod tests {
     fn timing() -> Timing {
         Timing {
             received_at_ns: crate::clock::wall_ns(),
-            received_mono_ns: mono_ns(),
+            received_mono_ns: crate::clock::mono_ns(),
+            timed: true,
         }
     }
 

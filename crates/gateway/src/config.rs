@@ -138,8 +138,8 @@ pub struct JournalSection {
     /// false only for benchmarks that want to measure without the disk (documented as unsafe).
     pub fsync: bool,
     pub queue_batches: usize,
-    /// Group-commit window in µs (the reference's `AUDIT_FDATASYNC_MAX_WAIT_US`, 200): after
-    /// the first record of a commit, gather this long before the fdatasync.
+    /// Group-commit pacing in µs (the reference's `AUDIT_FDATASYNC_MAX_WAIT_US`, 200): at most
+    /// one fdatasync per this interval; a commit after a quiet spell goes at once.
     pub fdatasync_max_wait_us: u64,
     /// ... or until this many records (`AUDIT_FDATASYNC_MAX_BATCH`).
     pub fdatasync_max_batch: usize,

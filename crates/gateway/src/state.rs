@@ -160,10 +160,10 @@ static INSTANCES: AtomicU64 = AtomicU64::new(1);
 
 /// (gateway instance, identity address) → the identity (held so the address cannot be reused
 /// while the entry lives) and its principal.
-type PrincipalCache = HashMap<(u64, usize), (Arc<Identity>, Arc<Principal>)>;
+type PrincipalCache = HashMap<(u64, usize), (Arc<Identity>, Arc<Principal>), ahash::RandomState>;
 
 thread_local! {
-    static PRINCIPALS: RefCell<PrincipalCache> = RefCell::new(HashMap::new());
+    static PRINCIPALS: RefCell<PrincipalCache> = RefCell::new(HashMap::default());
 }
 const PRINCIPAL_CACHE_MAX: usize = 4_096;
 

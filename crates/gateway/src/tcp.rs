@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::accept::{submit, Timing};
-use crate::clock::{mono_ns, wall_ns};
+use crate::clock::{mono_ns, mono_ns_if, sample_stages, wall_ns};
 use crate::metrics::inc;
 use crate::state::Gateway;
 
@@ -84,6 +84,7 @@ async fn connection(gw: &Gateway, mut stream: TcpStream) -> std::io::Result<()> 
             let t = Timing {
                 received_at_ns: read_wall,
                 received_mono_ns: read_mono,
+                timed: sample_stages(),
             };
             let resp = handle_frame(gw, frame, t);
             accepted[i] = resp.status == 202;
@@ -106,7 +107,7 @@ async fn connection(gw: &Gateway, mut stream: TcpStream) -> std::io::Result<()> 
 }
 
 fn handle_frame(gw: &Gateway, frame: &[u8; REQUEST_LEN], t: Timing) -> Response {
-    let parse_start = mono_ns();
+    let parse_start = mono_ns_if(t.timed);
     let req = match decode_request(frame) {
         Ok(r) => r,
         Err(e) => {
@@ -122,7 +123,9 @@ fn handle_frame(gw: &Gateway, frame: &[u8; REQUEST_LEN], t: Timing) -> Response 
         }
     };
     let principal = gw.principal(&id);
-    gw.metrics.stage_parse.record(mono_ns() - parse_start);
+    if t.timed {
+        gw.metrics.stage_parse.record(mono_ns() - parse_start);
+    }
     match submit(gw, &principal, &req.order, t) {
         Ok(seq) => Response::accept(seq, t.received_at_ns),
         Err(r) => Response::refused(r, t.received_at_ns),

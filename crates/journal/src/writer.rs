@@ -66,10 +66,11 @@ pub struct WriterConfig {
     /// records are then "durable" as soon as the OS has them, which a power
     /// cut can undo.
     pub fsync: bool,
-    /// Group-commit window: after the first batch of a commit arrives, keep gathering for up
-    /// to this long (or until `commit_records_target` records) before the write and fdatasync.
-    /// Each fdatasync costs CPU as well as time, so syncing a handful of records at a time
-    /// wastes a core under load; 0 = sync as soon as the queue is empty (lowest latency).
+    /// Group-commit pacing: at most one commit per `max_wait`. A commit whose first batch
+    /// arrives later than `max_wait` after the previous commit started goes at once (no added
+    /// latency at low load); under load the writer gathers until that interval has passed (or
+    /// `commit_records_target` records are in). Each fdatasync costs CPU as well as time, so
+    /// syncing a handful of records at a time wastes a core; 0 = never wait.
     pub max_wait: Duration,
     /// Stop waiting once this many records are gathered.
     pub commit_records_target: usize,
@@ -217,6 +218,9 @@ struct Shared {
     /// sets it only when it is 0, so a batch queued while the writer is busy
     /// in listener callbacks is still seen.
     oldest_pending: AtomicU64,
+    /// True while the writer is gathering, writing or syncing a commit (false while it waits
+    /// for work), so producers can tell whether handing over a batch now would be faster.
+    busy: std::sync::atomic::AtomicBool,
     epoch: Instant,
 }
 
@@ -226,6 +230,7 @@ impl Shared {
             durable_seq: AtomicU64::new(last_seq),
             last_assigned: AtomicU64::new(last_seq),
             oldest_pending: AtomicU64::new(0),
+            busy: std::sync::atomic::AtomicBool::new(false),
             epoch: Instant::now(),
         }
     }
@@ -304,6 +309,12 @@ impl<T: Send + 'static> JournalHandle<T> {
     }
 
     /// Batches waiting in the queue (not counting the commit in flight).
+    /// True while the writer is in a commit. A producer that finds it busy can batch up a
+    /// little longer at no cost in latency: its records would wait for this commit anyway.
+    pub fn writer_busy(&self) -> bool {
+        self.shared.busy.load(Ordering::Relaxed) || !self.tx.is_empty()
+    }
+
     pub fn queued_batches(&self) -> usize {
         self.tx.len()
     }
@@ -449,6 +460,8 @@ struct Writer<T, L> {
     carry: Option<Batch<T>>,
     /// Contiguous copy of a multi-batch commit, reused across commits.
     commit_buf: Vec<u8>,
+    /// When the previous commit started gathering (group-commit pacing).
+    last_commit_start: Instant,
 }
 
 impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
@@ -470,14 +483,17 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
             pending: Vec::with_capacity(cfg.queue_batches.min(1024)),
             carry: None,
             commit_buf: Vec::new(),
+            last_commit_start: Instant::now(),
             cfg,
         }
     }
 
     fn run(mut self) {
         while let Some(first) = self.next_batch() {
+            self.shared.busy.store(true, Ordering::Relaxed);
             self.gather(first);
             self.commit();
+            self.shared.busy.store(false, Ordering::Relaxed);
         }
         tracing::debug!(
             last_seq = self.next_seq - 1,
@@ -518,7 +534,8 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
         let mut total = first.records.bytes();
         let mut records = first.records.len();
         self.pending.push(first);
-        let deadline = Instant::now() + self.cfg.max_wait;
+        let deadline = self.last_commit_start + self.cfg.max_wait;
+        self.last_commit_start = Instant::now();
         while self.pending.len() < self.cfg.queue_batches {
             let next = match self.rx.try_recv() {
                 Ok(b) => b,

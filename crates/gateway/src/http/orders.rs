@@ -15,7 +15,7 @@ use super::{
     auth_error, authenticate, is_json, json_error, json_response, read_body, status, Body,
 };
 use crate::accept::{submit, Timing};
-use crate::clock::{mono_ns, wall_ns};
+use crate::clock::{mono_ns, mono_ns_if, sample_stages, wall_ns};
 use crate::state::Gateway;
 
 pub async fn post_v3_order(
@@ -26,13 +26,15 @@ pub async fn post_v3_order(
     let t = Timing {
         received_at_ns: wall_ns(),
         received_mono_ns: timing.start(),
+        timed: sample_stages(),
     };
     let id = match authenticate(gw, &req) {
         Ok(id) => id,
         Err(e) => return auth_error(&e),
     };
-    let auth_done = mono_ns();
-    gw.metrics.stage_auth.record(auth_done - t.received_mono_ns);
+    if t.timed {
+        gw.metrics.stage_auth.record(mono_ns() - t.received_mono_ns);
+    }
     if !is_json(&req) {
         return body_error(&BodyError::new(
             415,
@@ -44,7 +46,7 @@ pub async fn post_v3_order(
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let parse_start = mono_ns();
+    let parse_start = mono_ns_if(t.timed);
     let parsed = match parse_order(&body) {
         Ok(p) => p,
         Err(e) => return body_error(&e),
@@ -53,7 +55,9 @@ pub async fn post_v3_order(
     let session_id = &principal.session.id;
     let result = match parsed.to_input() {
         Ok(input) => {
-            gw.metrics.stage_parse.record(mono_ns() - parse_start);
+            if t.timed {
+                gw.metrics.stage_parse.record(mono_ns() - parse_start);
+            }
             submit(gw, &principal, &input, t)
         }
         Err(r) => {
@@ -61,7 +65,7 @@ pub async fn post_v3_order(
             Err(r)
         }
     };
-    let ser_start = mono_ns();
+    let ser_start = mono_ns_if(t.timed);
     let mut out = Vec::with_capacity(160);
     let (code, pending) = match result {
         Ok(seq) => {
@@ -81,7 +85,9 @@ pub async fn post_v3_order(
     };
     timing.pending.store(pending, Ordering::Relaxed);
     let resp = json_response(code, out);
-    gw.metrics.stage_serialize.record(mono_ns() - ser_start);
+    if t.timed {
+        gw.metrics.stage_serialize.record(mono_ns() - ser_start);
+    }
     resp
 }
 
