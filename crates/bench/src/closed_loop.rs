@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::config::{LoadConfig, Transport};
-use crate::http_client::{build_request, find_reason, HttpConn};
+use crate::http_client::{build_request, HttpConn};
 use crate::report::{Mode, Report, RunShape};
 use crate::stats::{ConnStats, OrderCheck};
 use crate::tcp_client::{self, FrameReader};
@@ -97,11 +97,7 @@ async fn http_conn(
             match c.roundtrip(&request).await {
                 Ok(reply) => {
                     if measured {
-                        stats.record_latency(sent_at.elapsed());
-                        let reason = (reply.status != 202)
-                            .then(|| find_reason(reply.body()))
-                            .flatten();
-                        stats.record_response(reply.status, reason);
+                        stats.record_http_reply(&reply, sent_at.elapsed());
                     }
                     if reply.close {
                         conn = None;

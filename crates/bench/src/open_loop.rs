@@ -38,7 +38,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::config::{OpenConfig, Transport};
-use crate::http_client::{build_request, find_reason, HttpConn};
+use crate::http_client::{build_request, HttpConn};
 use crate::report::{Mode, Report, RunShape};
 use crate::stats::{ConnStats, OrderCheck};
 use crate::tcp_client::{self, FrameReader};
@@ -260,11 +260,7 @@ async fn http_conn(
                 match c.roundtrip(&request).await {
                     Ok(reply) => {
                         if measured {
-                            stats.record_latency(intended.elapsed());
-                            let reason = (reply.status != 202)
-                                .then(|| find_reason(reply.body()))
-                                .flatten();
-                            stats.record_response(reply.status, reason);
+                            stats.record_http_reply(&reply, intended.elapsed());
                         }
                         if reply.close {
                             conn = None;

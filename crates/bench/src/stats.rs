@@ -67,6 +67,15 @@ impl ConnStats {
         self.send_lag.saturating_record(nanos(d));
     }
 
+    /// Counts one HTTP reply that took `latency` (from the intended or actual send time).
+    pub fn record_http_reply(&mut self, reply: &crate::http_client::Reply, latency: Duration) {
+        self.record_latency(latency);
+        let reason = (reply.status != 202)
+            .then(|| crate::http_client::find_reason(reply.body()))
+            .flatten();
+        self.record_response(reply.status, reason);
+    }
+
     /// Counts one completed response; 202 is an accept, anything else may carry a reason.
     pub fn record_response(&mut self, status: u16, reason: Option<&str>) {
         self.completed += 1;

@@ -17,20 +17,15 @@ pub fn figures(gw: &Gateway) -> Vec<(String, f64)> {
     let m = &gw.metrics;
     let v3 = &gw.cfg.v3;
     let mut f: Vec<(String, f64)> = Vec::with_capacity(160);
-    let mut put = |name: &str, v: f64| f.push((name.to_string(), v));
 
-    let ack = m.ack_all.percentiles([50.0, 99.0, 99.9]);
-    let acc = m.ack_accepted.percentiles([50.0, 99.0, 99.9]);
-    for (prefix, p) in [("gateway_live_ack", ack), ("gateway_v3_live_ack", ack)] {
-        put(&format!("{prefix}_p50_us"), p[0] as f64 / NS_PER_US);
-        put(&format!("{prefix}_p99_us"), p[1] as f64 / NS_PER_US);
-        put(&format!("{prefix}_p999_us"), p[2] as f64 / NS_PER_US);
+    for prefix in ["gateway_live_ack", "gateway_v3_live_ack"] {
+        hist_us3(&mut f, prefix, &m.ack_all);
     }
     for prefix in ["gateway_live_ack_accepted", "gateway_v3_live_ack_accepted"] {
-        put(&format!("{prefix}_p50_us"), acc[0] as f64 / NS_PER_US);
-        put(&format!("{prefix}_p99_us"), acc[1] as f64 / NS_PER_US);
-        put(&format!("{prefix}_p999_us"), acc[2] as f64 / NS_PER_US);
+        hist_us3(&mut f, prefix, &m.ack_accepted);
     }
+    hist_us3(&mut f, "gateway_v3_durable_confirm", &m.durable_confirm);
+    let mut put = |name: &str, v: f64| f.push((name.to_string(), v));
     put(
         "gateway_live_ack_max_us",
         m.ack_all.max() as f64 / NS_PER_US,
@@ -41,56 +36,26 @@ pub fn figures(gw: &Gateway) -> Vec<(String, f64)> {
         m.ack_accepted.count() as f64,
     );
     put("gateway_v3_accepted_rate", m.accepted_rate());
-    put("gateway_v3_accepted_total", get(&m.accepted) as f64);
-    put(
-        "gateway_v3_rejected_soft_total",
-        get(&m.rejected_soft) as f64,
-    );
-    put(
-        "gateway_v3_rejected_hard_total",
-        get(&m.rejected_hard) as f64,
-    );
-    put(
-        "gateway_v3_rejected_killed_total",
-        get(&m.rejected_killed) as f64,
-    );
-    put(
-        "gateway_v3_rejected_client_total",
-        get(&m.rejected_client) as f64,
-    );
-    put("gateway_v3_loss_suspect_total", get(&m.loss_suspect) as f64);
-    put("gateway_v3_processed_total", get(&m.processed) as f64);
-    put(
-        "gateway_v3_decode_error_total",
-        get(&m.decode_errors) as f64,
-    );
-    put("gateway_auth_failures_total", get(&m.auth_failures) as f64);
-
-    let dc = m.durable_confirm.percentiles([50.0, 99.0, 99.9]);
-    put(
-        "gateway_v3_durable_confirm_p50_us",
-        dc[0] as f64 / NS_PER_US,
-    );
-    put(
-        "gateway_v3_durable_confirm_p99_us",
-        dc[1] as f64 / NS_PER_US,
-    );
-    put(
-        "gateway_v3_durable_confirm_p999_us",
-        dc[2] as f64 / NS_PER_US,
-    );
-    put(
-        "gateway_v3_durable_accepted_total",
-        get(&m.durable_accepted) as f64,
-    );
-    put(
-        "gateway_v3_durable_rejected_total",
-        get(&m.durable_rejected) as f64,
-    );
-    put(
-        "gateway_v3_durable_write_error_total",
-        get(&m.durable_write_errors) as f64,
-    );
+    let counters = [
+        ("gateway_v3_accepted_total", &m.accepted),
+        ("gateway_v3_rejected_soft_total", &m.rejected_soft),
+        ("gateway_v3_rejected_hard_total", &m.rejected_hard),
+        ("gateway_v3_rejected_killed_total", &m.rejected_killed),
+        ("gateway_v3_rejected_client_total", &m.rejected_client),
+        ("gateway_v3_loss_suspect_total", &m.loss_suspect),
+        ("gateway_v3_processed_total", &m.processed),
+        ("gateway_v3_decode_error_total", &m.decode_errors),
+        ("gateway_auth_failures_total", &m.auth_failures),
+        ("gateway_v3_durable_accepted_total", &m.durable_accepted),
+        ("gateway_v3_durable_rejected_total", &m.durable_rejected),
+        (
+            "gateway_v3_durable_write_error_total",
+            &m.durable_write_errors,
+        ),
+    ];
+    for (name, c) in counters {
+        put(name, get(c) as f64);
+    }
     // Each shard is a durable lane into one group-commit journal.
     put("gateway_v3_durable_lanes", gw.shards.len() as f64);
     put("gateway_v3_confirm_store_lanes", gw.shards.len() as f64);
@@ -271,6 +236,14 @@ pub fn figures(gw: &Gateway) -> Vec<(String, f64)> {
         (crate::clock::wall_ms().saturating_sub(gw.started_ms) / 1_000) as f64,
     );
     f
+}
+
+/// `<prefix>_p50_us`, `_p99_us` and `_p999_us` of a histogram recorded in ns.
+fn hist_us3(f: &mut Vec<(String, f64)>, prefix: &str, h: &AtomicHistogram) {
+    let p = h.percentiles([50.0, 99.0, 99.9]);
+    for (suffix, v) in ["p50", "p99", "p999"].iter().zip(p) {
+        f.push((format!("{prefix}_{suffix}_us"), v as f64 / NS_PER_US));
+    }
 }
 
 fn hist_us(f: &mut Vec<(String, f64)>, prefix: &str, h: &AtomicHistogram) {
