@@ -141,6 +141,9 @@ pub struct JournalSection {
     /// Group-commit pacing in µs (the reference's `AUDIT_FDATASYNC_MAX_WAIT_US`, 200): at most
     /// one fdatasync per this interval; a commit after a quiet spell goes at once.
     pub fdatasync_max_wait_us: u64,
+    /// Upper bound of the adaptive pacing interval, µs: the interval stretches with the
+    /// record rate (10 ns per record/s) so fdatasync CPU stays bounded under heavy load.
+    pub fdatasync_max_wait_high_us: u64,
     /// ... or until this many records (`AUDIT_FDATASYNC_MAX_BATCH`).
     pub fdatasync_max_batch: usize,
     /// Fault injection for tests and drills, never for production: sleep before every
@@ -242,6 +245,7 @@ impl Default for JournalSection {
             fsync: true,
             queue_batches: 1_024,
             fdatasync_max_wait_us: 200,
+            fdatasync_max_wait_high_us: 1_000,
             fdatasync_max_batch: 1_024,
             fault_sync_delay_ms: 0,
             fault_fail_write_at_commit: 0,
@@ -352,6 +356,7 @@ env_table! {
     "GATEWAY_JOURNAL_SEGMENT_BYTES" => |c, k, v| c.journal.segment_bytes = parse_num(k, v)?;
     "AUDIT_FDATASYNC" => |c, k, v| c.journal.fsync = parse_bool(k, v)?;
     "AUDIT_FDATASYNC_MAX_WAIT_US" => |c, k, v| c.journal.fdatasync_max_wait_us = parse_num(k, v)?;
+    "AUDIT_FDATASYNC_MAX_WAIT_HIGH_US" => |c, k, v| c.journal.fdatasync_max_wait_high_us = parse_num(k, v)?;
     "AUDIT_FDATASYNC_MAX_BATCH" => |c, k, v| c.journal.fdatasync_max_batch = parse_num(k, v)?;
     "GATEWAY_JOURNAL_QUEUE_BATCHES" => |c, k, v| c.journal.queue_batches = parse_num(k, v)?;
     "SWITCHYARD_FAULT_SYNC_DELAY_MS" => |c, k, v| c.journal.fault_sync_delay_ms = parse_num(k, v)?;
@@ -477,6 +482,9 @@ impl Config {
         }
         if self.journal.fdatasync_max_wait_us > 100_000 {
             return Err(err("AUDIT_FDATASYNC_MAX_WAIT_US", "must be ≤ 100000"));
+        }
+        if self.journal.fdatasync_max_wait_high_us > 100_000 {
+            return Err(err("AUDIT_FDATASYNC_MAX_WAIT_HIGH_US", "must be ≤ 100000"));
         }
         if self.journal.fdatasync_max_batch == 0 {
             return Err(err("AUDIT_FDATASYNC_MAX_BATCH", "must be > 0"));

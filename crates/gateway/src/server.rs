@@ -58,6 +58,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         queue_batches: cfg.journal.queue_batches,
         fsync: cfg.journal.fsync,
         max_wait: std::time::Duration::from_micros(cfg.journal.fdatasync_max_wait_us),
+        max_wait_high: std::time::Duration::from_micros(cfg.journal.fdatasync_max_wait_high_us),
         commit_records_target: cfg.journal.fdatasync_max_batch,
         fault: fault_plan(&cfg),
         ..WriterConfig::default()
