@@ -125,8 +125,9 @@ pub struct V3Config {
     pub seq_restart_gap: u64,
     /// Orders one engine takes from its queue per journal batch.
     pub engine_batch_max: usize,
-    /// While orders flow, an engine that finds its queue empty sleeps this long before it
-    /// looks again (instead of being woken per order); 0 = block and be woken at once.
+    /// Longest nap, µs: while the journal writer is busy, an engine that finds its queue
+    /// empty sleeps until the writer's next commit can start (at most this long) instead of
+    /// being woken per order; 0 = always block and be woken at once.
     pub engine_nap_us: u64,
 }
 

@@ -24,6 +24,8 @@ use crate::records::{V3OrderAccepted, KIND_V3_ORDER_ACCEPTED};
 use crate::state::{BatchMeta, Control, Gateway, OrderMeta, OrderTask, Recycled, Task};
 
 const BATCH_BUF_BYTES: usize = 64 * 1024;
+/// Shortest nap: below this the sleep costs more than the wake-up it saves.
+const NAP_MIN: std::time::Duration = std::time::Duration::from_micros(50);
 /// How long an engine naps through an empty queue before it blocks.
 const IDLE_BEFORE_PARK: std::time::Duration = std::time::Duration::from_millis(10);
 
@@ -42,35 +44,34 @@ impl Engine {
         let max = self.gw.cfg.v3.engine_batch_max;
         let mut tasks: Vec<OrderTask> = Vec::with_capacity(max);
         let mut stop = false;
-        let nap = std::time::Duration::from_micros(self.gw.cfg.v3.engine_nap_us);
-        let naps_before_park = if nap.is_zero() {
-            0
-        } else {
-            (IDLE_BEFORE_PARK.as_micros() / nap.as_micros()).max(1) as u32
-        };
-        let mut naps = 0u32;
+        let nap_max = std::time::Duration::from_micros(self.gw.cfg.v3.engine_nap_us);
+        let mut idle_since: Option<std::time::Instant> = None;
         while !stop {
-            // While the journal writer is busy, nap between batches instead of blocking: a
-            // blocked receiver makes every sender pay a wake-up syscall and the engine a
-            // context switch per order, and the orders would wait for the writer's current
-            // commit anyway. When the writer is idle, block and hand orders over at once
-            // (lowest durable latency at light load). After IDLE_BEFORE_PARK, always block.
+            // While the journal writer is busy, nap instead of blocking: a blocked receiver
+            // makes every sender pay a wake-up syscall and the engine a context switch per
+            // order, and the orders would wait for the writer's next commit anyway — so the
+            // nap ends just before that commit can start. When the writer is idle, block and
+            // hand orders over at once (lowest latency at light load). After IDLE_BEFORE_PARK
+            // without orders, always block: an idle gateway costs no CPU.
             let first = match self.rx.try_recv() {
                 Ok(t) => t,
-                Err(crossbeam_channel::TryRecvError::Empty)
-                    if naps < naps_before_park && self.journal.writer_busy() =>
-                {
-                    naps += 1;
-                    std::thread::sleep(nap);
-                    continue;
+                Err(crossbeam_channel::TryRecvError::Empty) => {
+                    let idle = *idle_since.get_or_insert_with(std::time::Instant::now);
+                    let until = self.journal.until_next_commit();
+                    match until {
+                        Some(u) if !nap_max.is_zero() && idle.elapsed() < IDLE_BEFORE_PARK => {
+                            std::thread::sleep(u.clamp(NAP_MIN, nap_max.max(NAP_MIN)));
+                            continue;
+                        }
+                        _ => match self.rx.recv() {
+                            Ok(t) => t,
+                            Err(_) => break,
+                        },
+                    }
                 }
-                Err(crossbeam_channel::TryRecvError::Empty) => match self.rx.recv() {
-                    Ok(t) => t,
-                    Err(_) => break,
-                },
                 Err(crossbeam_channel::TryRecvError::Disconnected) => break,
             };
-            naps = 0;
+            idle_since = None;
             for t in std::iter::once(first).chain(self.rx.try_iter().take(max - 1)) {
                 match t {
                     Task::Order(o) => tasks.push(o),

@@ -227,6 +227,8 @@ struct Shared {
     /// True while the writer is gathering, writing or syncing a commit (false while it waits
     /// for work), so producers can tell whether handing over a batch now would be faster.
     busy: std::sync::atomic::AtomicBool,
+    /// Earliest start of the next commit (pacing), as ns since `epoch`.
+    next_commit_at: AtomicU64,
     epoch: Instant,
 }
 
@@ -237,6 +239,7 @@ impl Shared {
             last_assigned: AtomicU64::new(last_seq),
             oldest_pending: AtomicU64::new(0),
             busy: std::sync::atomic::AtomicBool::new(false),
+            next_commit_at: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -319,6 +322,18 @@ impl<T: Send + 'static> JournalHandle<T> {
     /// little longer at no cost in latency: its records would wait for this commit anyway.
     pub fn writer_busy(&self) -> bool {
         self.shared.busy.load(Ordering::Relaxed) || !self.tx.is_empty()
+    }
+
+    /// How long until the writer may start its next commit (its pacing), if it is busy now:
+    /// a producer that hands its batch over just before then joins that commit without
+    /// waking anyone earlier than needed. `None` when the writer is idle.
+    pub fn until_next_commit(&self) -> Option<Duration> {
+        if !self.writer_busy() {
+            return None;
+        }
+        let at = self.shared.next_commit_at.load(Ordering::Relaxed);
+        let now = self.shared.encode_instant(Instant::now());
+        Some(Duration::from_nanos(at.saturating_sub(now)))
     }
 
     pub fn queued_batches(&self) -> usize {
@@ -546,6 +561,10 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
         let previous_start = self.last_commit_start;
         let deadline = previous_start + self.pacing_interval();
         self.last_commit_start = Instant::now();
+        let next = self.last_commit_start + self.pacing_interval();
+        self.shared
+            .next_commit_at
+            .store(self.shared.encode_instant(next), Ordering::Relaxed);
         while self.pending.len() < self.cfg.queue_batches {
             let next = match self.rx.try_recv() {
                 Ok(b) => b,
