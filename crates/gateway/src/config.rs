@@ -129,6 +129,9 @@ pub struct V3Config {
     /// empty sleeps until the writer's next commit can start (at most this long) instead of
     /// being woken per order; 0 = always block and be woken at once.
     pub engine_nap_us: u64,
+    /// Shortest nap, µs: when the writer is already past its pacing point (a long sync), the
+    /// engine still sleeps this long rather than spinning on short naps.
+    pub engine_nap_min_us: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -234,6 +237,7 @@ impl Default for V3Config {
             seq_restart_gap: 1 << 20,
             engine_batch_max: 256,
             engine_nap_us: 500,
+            engine_nap_min_us: 200,
         }
     }
 }
@@ -351,6 +355,7 @@ env_table! {
     "V3_CONFIRM_TTL_MS" => |c, k, v| c.v3.confirm_ttl_ms = parse_num(k, v)?;
     "V3_SEQ_RESTART_GAP" => |c, k, v| c.v3.seq_restart_gap = parse_num(k, v)?;
     "V3_ENGINE_NAP_US" => |c, k, v| c.v3.engine_nap_us = parse_num(k, v)?;
+    "V3_ENGINE_NAP_MIN_US" => |c, k, v| c.v3.engine_nap_min_us = parse_num(k, v)?;
     "V3_ENGINE_BATCH_MAX" => |c, k, v| c.v3.engine_batch_max = parse_num(k, v)?;
     "GATEWAY_WAL_PATH" => |c, _k, v| c.journal.dir = PathBuf::from(v);
     "GATEWAY_JOURNAL_DIR" => |c, _k, v| c.journal.dir = PathBuf::from(v);

@@ -24,8 +24,6 @@ use crate::records::{V3OrderAccepted, KIND_V3_ORDER_ACCEPTED};
 use crate::state::{BatchMeta, Control, Gateway, OrderMeta, OrderTask, Recycled, Task};
 
 const BATCH_BUF_BYTES: usize = 64 * 1024;
-/// Shortest nap: below this the sleep costs more than the wake-up it saves.
-const NAP_MIN: std::time::Duration = std::time::Duration::from_micros(50);
 /// How long an engine naps through an empty queue before it blocks.
 const IDLE_BEFORE_PARK: std::time::Duration = std::time::Duration::from_millis(10);
 
@@ -45,6 +43,8 @@ impl Engine {
         let mut tasks: Vec<OrderTask> = Vec::with_capacity(max);
         let mut stop = false;
         let nap_max = std::time::Duration::from_micros(self.gw.cfg.v3.engine_nap_us);
+        let nap_min =
+            std::time::Duration::from_micros(self.gw.cfg.v3.engine_nap_min_us).min(nap_max);
         let mut idle_since: Option<std::time::Instant> = None;
         while !stop {
             // While the journal writer is busy, nap instead of blocking: a blocked receiver
@@ -60,7 +60,7 @@ impl Engine {
                     let until = self.journal.until_next_commit();
                     match until {
                         Some(u) if !nap_max.is_zero() && idle.elapsed() < IDLE_BEFORE_PARK => {
-                            std::thread::sleep(u.clamp(NAP_MIN, nap_max.max(NAP_MIN)));
+                            std::thread::sleep(u.clamp(nap_min, nap_max));
                             continue;
                         }
                         _ => match self.rx.recv() {
