@@ -49,8 +49,3 @@ pub fn mono_ns_if(on: bool) -> u64 {
         0
     }
 }
-
-pub fn mono_of(t: Instant) -> u64 {
-    t.saturating_duration_since(*START.get_or_init(Instant::now))
-        .as_nanos() as u64
-}

@@ -250,10 +250,6 @@ impl Gateway {
             .map_or(0, |s| s.id)
     }
 
-    pub fn find_session(&self, id: &str) -> Option<Arc<Session>> {
-        self.sessions.read().get(id).cloned()
-    }
-
     pub fn account(&self, id: &str) -> Arc<Account> {
         if let Some(a) = self.accounts.read().get(id) {
             return a.clone();

@@ -88,10 +88,6 @@ impl BodyError {
     pub fn too_large(limit: usize) -> BodyError {
         BodyError::new(413, "BODY_TOO_LARGE", format!("body exceeds {limit} bytes"))
     }
-
-    pub fn from_reason(r: Reason) -> BodyError {
-        BodyError::new(r.http_status(), r.as_str(), "")
-    }
 }
 
 /// Parses an order body. Syntax errors are 400 `INVALID_JSON`, unknown fields 400
