@@ -33,6 +33,47 @@ pub use server::{start, Server};
 
 use std::sync::atomic::Ordering;
 
+/// Accepts connections until `shutdown` fires and serves each on its own task, holding one of
+/// the `GATEWAY_MAX_CONNECTIONS` slots for as long as it lives. `serve` gets the gateway, the
+/// stream (TCP_NODELAY set) and its own copy of the shutdown signal.
+pub(crate) async fn accept_loop<F, Fut>(
+    gw: std::sync::Arc<state::Gateway>,
+    listener: tokio::net::TcpListener,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    serve: F,
+) where
+    F: Fn(
+        std::sync::Arc<state::Gateway>,
+        tokio::net::TcpStream,
+        tokio::sync::watch::Receiver<bool>,
+    ) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let Some(guard) = ConnectionGuard::acquire(&gw) else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = serve(gw.clone(), stream, shutdown.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            conn.await;
+        });
+    }
+}
+
 /// Holds one of the `GATEWAY_MAX_CONNECTIONS` slots while a connection task runs.
 pub(crate) struct ConnectionGuard(std::sync::Arc<state::Gateway>);
 

@@ -21,41 +21,23 @@ use crate::state::Gateway;
 /// Frames read (and answered) per batch at most.
 const FRAMES_PER_READ: usize = 64;
 
+/// Serves v3 binary frames until `shutdown` fires.
 pub async fn serve(
     gw: Arc<Gateway>,
     listener: TcpListener,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
-        let stream = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    tracing::warn!(%e, "tcp accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    continue;
+    crate::accept_loop(gw, listener, shutdown, |gw, stream, mut stop| async move {
+        tokio::select! {
+            r = connection(&gw, stream) => {
+                if let Err(e) = r {
+                    tracing::debug!(%e, "tcp connection ended");
                 }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let Some(guard) = crate::ConnectionGuard::acquire(&gw) else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let gw = gw.clone();
-        let mut stop = shutdown.clone();
-        tokio::spawn(async move {
-            let _guard = guard;
-            tokio::select! {
-                r = connection(&gw, stream) => {
-                    if let Err(e) = r {
-                        tracing::debug!(%e, "tcp connection ended");
-                    }
-                }
-                _ = stop.changed() => {}
             }
-        });
-    }
+            _ = stop.changed() => {}
+        }
+    })
+    .await
 }
 
 async fn connection(gw: &Gateway, mut stream: TcpStream) -> std::io::Result<()> {

@@ -29,54 +29,40 @@ use timed_io::{ConnTiming, TimedIo};
 
 pub type Body = Full<Bytes>;
 
-/// Accepts connections until `shutdown` fires; each connection is served on its own task.
+/// Serves HTTP/1.1 until `shutdown` fires.
 pub async fn serve(
     gw: Arc<Gateway>,
     listener: TcpListener,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
-        let (stream, _) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(%e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let Some(guard) = crate::ConnectionGuard::acquire(&gw) else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let gw = gw.clone();
-        let mut stop = shutdown.clone();
-        tokio::spawn(async move {
-            let _guard = guard;
-            let timing = Arc::new(ConnTiming::default());
-            let io = TokioIo::new(TimedIo::new(stream, timing.clone(), gw.clone()));
-            let svc_gw = gw.clone();
-            let svc = hyper::service::service_fn(move |req| {
-                let gw = svc_gw.clone();
-                let timing = timing.clone();
-                async move { Ok::<_, Infallible>(route(&gw, &timing, req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_millis(gw.cfg.gateway.header_read_timeout_ms))
-                .max_buf_size(64 * 1024)
-                .serve_connection(io, svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
+    crate::accept_loop(gw, listener, shutdown, connection).await
+}
+
+async fn connection(
+    gw: Arc<Gateway>,
+    stream: tokio::net::TcpStream,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let timing = Arc::new(ConnTiming::default());
+    let io = TokioIo::new(TimedIo::new(stream, timing.clone(), gw.clone()));
+    let svc_gw = gw.clone();
+    let svc = hyper::service::service_fn(move |req| {
+        let gw = svc_gw.clone();
+        let timing = timing.clone();
+        async move { Ok::<_, Infallible>(route(&gw, &timing, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(gw.cfg.gateway.header_read_timeout_ms))
+        .max_buf_size(64 * 1024)
+        .serve_connection(io, svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
 }
 
