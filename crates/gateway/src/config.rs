@@ -253,7 +253,7 @@ impl Default for JournalSection {
             fsync: true,
             queue_batches: 1_024,
             fdatasync_max_wait_us: 200,
-            fdatasync_max_wait_high_us: 1_000,
+            fdatasync_max_wait_high_us: 2_000,
             fdatasync_max_batch: 1_024,
             fault_sync_delay_ms: 0,
             fault_fail_write_at_commit: 0,
