@@ -197,9 +197,7 @@ fn ingress_loss(gw: &Gateway, p: &Principal, seq: u64, reason: ConfirmReason, t:
     );
     drop(c);
     inc(&gw.metrics.loss_suspect);
-    let _ = gw
-        .control
-        .try_send(Control::Loss(p.session.clone(), p.session.shard));
+    let _ = gw.control.try_send(Control::Loss(p.session.clone()));
 }
 
 #[cfg(test)]
@@ -298,9 +296,9 @@ mod tests {
             (ConfirmStatus::LossSuspect, ConfirmReason::IngressQueueFull)
         );
         let msgs: Vec<Control> = control_rx.try_iter().collect();
-        assert!(msgs
-            .iter()
-            .any(|m| matches!(m, Control::Loss(s, 0) if s.id.as_ref() == "unit-session")));
+        assert!(msgs.iter().any(
+            |m| matches!(m, Control::Loss(s) if s.id.as_ref() == "unit-session" && s.shard == 0)
+        ));
         assert!(msgs.iter().any(|m| matches!(m, Control::Kill(k, None)
             if k.scope == KillScope::Shard && k.on && k.cause == KillCause::QueueWatermark)));
         assert_eq!(

@@ -83,7 +83,7 @@ impl Monitor {
         match msg {
             Control::Kill(change, done) => self.journal_kill(&change, done),
             Control::Rejected(list) => self.journal_rejections(&list),
-            Control::Loss(session, shard) => self.escalate(&session, shard, 1),
+            Control::Loss(session) => self.escalate(&session),
             Control::Stop => {}
         }
     }
@@ -149,11 +149,15 @@ impl Monitor {
                 gw.metrics
                     .loss_suspect
                     .fetch_add(self.scratch.len() as u64, Ordering::Relaxed);
+                let sessions: HashMap<u32, Arc<Session>> = gw
+                    .sessions_snapshot()
+                    .into_iter()
+                    .map(|s| (s.idx, s))
+                    .collect();
                 let flagged: Vec<u32> = self.scratch.iter().map(|e| e.session).collect();
-                let sessions = gw.sessions_snapshot();
                 for idx in flagged {
-                    if let Some(s) = sessions.iter().find(|s| s.idx == idx) {
-                        self.escalate(s, shard.id, 1);
+                    if let Some(s) = sessions.get(&idx) {
+                        self.escalate(s);
                     }
                 }
             }
@@ -163,68 +167,67 @@ impl Monitor {
         }
     }
 
-    /// Records `n` loss suspects of `session` and trips the switches whose window is full.
-    fn escalate(&mut self, session: &Session, shard: u16, n: usize) {
+    /// Records a loss suspect of `session` and trips the switches whose window is full.
+    fn escalate(&mut self, session: &Session) {
         let gw = &self.gw;
         let v3 = &gw.cfg.v3;
         let now = wall_ms();
         let window = v3.loss_window_sec * 1_000;
-        for _ in 0..n {
-            let s = bump(
-                self.windows.sessions.entry(session.idx).or_default(),
-                now,
-                window,
-                v3.session_loss_suspect_threshold as usize + 1,
+        let shard = session.shard;
+        let s = bump(
+            self.windows.sessions.entry(session.idx).or_default(),
+            now,
+            window,
+            v3.session_loss_suspect_threshold as usize + 1,
+        );
+        if s >= v3.session_loss_suspect_threshold as usize
+            && !session.killed.load(Ordering::Acquire)
+        {
+            gw.kill(
+                KillScope::Session,
+                session.id.to_string(),
+                KillCause::LossSuspect,
+                "session loss-suspect threshold",
             );
-            if s >= v3.session_loss_suspect_threshold as usize
-                && !session.killed.load(Ordering::Acquire)
-            {
-                gw.kill(
-                    KillScope::Session,
-                    session.id.to_string(),
-                    KillCause::LossSuspect,
-                    "session loss-suspect threshold",
-                );
-            }
-            let h = bump(
-                self.windows.shards.entry(shard).or_default(),
-                now,
-                window,
-                v3.shard_loss_suspect_threshold as usize + 1,
+        }
+        let h = bump(
+            self.windows.shards.entry(shard).or_default(),
+            now,
+            window,
+            v3.shard_loss_suspect_threshold as usize + 1,
+        );
+        if h >= v3.shard_loss_suspect_threshold as usize
+            && !gw.shards[shard as usize].killed.load(Ordering::Acquire)
+        {
+            gw.kill(
+                KillScope::Shard,
+                shard.to_string(),
+                KillCause::LossSuspect,
+                "shard loss-suspect threshold",
             );
-            if h >= v3.shard_loss_suspect_threshold as usize
-                && !gw.shards[shard as usize].killed.load(Ordering::Acquire)
-            {
+        }
+        let g = bump(
+            &mut self.windows.global,
+            now,
+            window,
+            v3.global_loss_suspect_threshold as usize + 1,
+        );
+        if g >= v3.global_loss_suspect_threshold as usize
+            && !gw.global_killed.load(Ordering::Acquire)
+        {
+            gw.kill(
+                KillScope::Global,
+                String::new(),
+                KillCause::LossSuspect,
+                "global loss-suspect threshold",
+            );
+            for s in &gw.shards {
                 gw.kill(
                     KillScope::Shard,
-                    shard.to_string(),
-                    KillCause::LossSuspect,
-                    "shard loss-suspect threshold",
-                );
-            }
-            let g = bump(
-                &mut self.windows.global,
-                now,
-                window,
-                v3.global_loss_suspect_threshold as usize + 1,
-            );
-            if g >= v3.global_loss_suspect_threshold as usize
-                && !gw.global_killed.load(Ordering::Acquire)
-            {
-                gw.kill(
-                    KillScope::Global,
-                    String::new(),
+                    s.id.to_string(),
                     KillCause::LossSuspect,
                     "global loss-suspect threshold",
                 );
-                for s in &gw.shards {
-                    gw.kill(
-                        KillScope::Shard,
-                        s.id.to_string(),
-                        KillCause::LossSuspect,
-                        "global loss-suspect threshold",
-                    );
-                }
             }
         }
     }

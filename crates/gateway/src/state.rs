@@ -129,8 +129,8 @@ pub enum Control {
     Kill(KillSwitchChange, Option<tokio::sync::oneshot::Sender<bool>>),
     /// Orders the journal failed to write: journal their rejection.
     Rejected(Vec<(Arc<Session>, u64)>),
-    /// Loss suspects found at ingress (queue full/closed).
-    Loss(Arc<Session>, u16),
+    /// A loss suspect found at ingress (queue full/closed).
+    Loss(Arc<Session>),
     /// Shutdown: finish what was asked before this, then exit.
     Stop,
 }
