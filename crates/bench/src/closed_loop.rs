@@ -89,25 +89,16 @@ async fn http_conn(
                 // The connect took time: take the send time again.
                 continue;
             }
-            let Some(c) = conn.as_mut() else { continue };
+            if conn.is_none() {
+                continue;
+            }
             let measured = timeline.measured(sent_at);
             if measured {
                 stats.sent += 1;
             }
-            match c.roundtrip(&request).await {
-                Ok(reply) => {
-                    if measured {
-                        stats.record_http_reply(&reply, sent_at.elapsed());
-                    }
-                    if reply.close {
-                        conn = None;
-                    }
-                }
-                Err(_) => {
-                    stats.io_errors += 1;
-                    conn = None;
-                }
-            }
+            stats
+                .http_exchange(&mut conn, &request, measured, sent_at)
+                .await;
         }
     })
     .await;

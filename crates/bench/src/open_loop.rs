@@ -251,26 +251,17 @@ async fn http_conn(
                         }
                     }
                 }
-                let Some(c) = conn.as_mut() else { continue };
+                if conn.is_none() {
+                    continue;
+                }
                 let sent_at = Instant::now();
                 if measured {
                     stats.sent += 1;
                     stats.record_send_lag(sent_at - intended);
                 }
-                match c.roundtrip(&request).await {
-                    Ok(reply) => {
-                        if measured {
-                            stats.record_http_reply(&reply, intended.elapsed());
-                        }
-                        if reply.close {
-                            conn = None;
-                        }
-                    }
-                    Err(_) => {
-                        stats.io_errors += 1;
-                        conn = None;
-                    }
-                }
+                stats
+                    .http_exchange(&mut conn, &request, measured, intended)
+                    .await;
                 break;
             }
         }

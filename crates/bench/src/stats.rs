@@ -67,13 +67,35 @@ impl ConnStats {
         self.send_lag.saturating_record(nanos(d));
     }
 
-    /// Counts one HTTP reply that took `latency` (from the intended or actual send time).
-    pub fn record_http_reply(&mut self, reply: &crate::http_client::Reply, latency: Duration) {
-        self.record_latency(latency);
-        let reason = (reply.status != 202)
-            .then(|| crate::http_client::find_reason(reply.body()))
-            .flatten();
-        self.record_response(reply.status, reason);
+    /// Sends `request` on `conn` and counts the outcome: the reply, with its latency taken
+    /// from `from` (the intended or the actual send time), when `measured`; an I/O error
+    /// always. The connection is dropped when the server closes it or it fails.
+    pub async fn http_exchange(
+        &mut self,
+        conn: &mut Option<crate::http_client::HttpConn>,
+        request: &[u8],
+        measured: bool,
+        from: std::time::Instant,
+    ) {
+        let Some(c) = conn.as_mut() else { return };
+        match c.roundtrip(request).await {
+            Ok(reply) => {
+                if measured {
+                    self.record_latency(from.elapsed());
+                    let reason = (reply.status != 202)
+                        .then(|| crate::http_client::find_reason(reply.body()))
+                        .flatten();
+                    self.record_response(reply.status, reason);
+                }
+                if reply.close {
+                    *conn = None;
+                }
+            }
+            Err(_) => {
+                self.io_errors += 1;
+                *conn = None;
+            }
+        }
     }
 
     /// Counts one completed response; 202 is an accept, anything else may carry a reason.
