@@ -12,7 +12,7 @@ use serde::Deserialize;
 use switchyard_core::risk::OrderInput;
 use switchyard_core::{ConfirmStatus, OrderType, Reason, Side, TimeInForce};
 
-use crate::json::{push_key, push_str, push_u64};
+use crate::json::Obj;
 
 /// Largest order body accepted; the reference fixture is ~120 bytes.
 pub const ORDER_BODY_MAX: usize = 4096;
@@ -151,18 +151,13 @@ impl<'a> OrderRequest<'a> {
 /// `VolatileOrderResponse` for an accepted order:
 /// `{"sessionId","sessionSeq","attemptId":"att_<seq>","receivedAtNs","status":"VOLATILE_ACCEPT"}`.
 pub fn write_volatile_accept(out: &mut Vec<u8>, session_id: &str, seq: u64, received_at_ns: u64) {
-    out.push(b'{');
-    push_key(out, "sessionId");
-    push_str(out, session_id);
-    out.push(b',');
-    push_key(out, "sessionSeq");
-    push_u64(out, seq);
-    out.extend_from_slice(b",\"attemptId\":\"att_");
-    push_u64(out, seq);
-    out.extend_from_slice(b"\",");
-    push_key(out, "receivedAtNs");
-    push_u64(out, received_at_ns);
-    out.extend_from_slice(b",\"status\":\"VOLATILE_ACCEPT\"}");
+    Obj::new(out)
+        .str("sessionId", session_id)
+        .u64("sessionSeq", seq)
+        .prefixed_u64("attemptId", "att_", seq)
+        .u64("receivedAtNs", received_at_ns)
+        .word("status", "VOLATILE_ACCEPT")
+        .end();
 }
 
 /// `VolatileOrderResponse` for a refusal: `{"sessionId","receivedAtNs","status","reason"}`.
@@ -170,36 +165,26 @@ pub fn write_volatile_refusal(
     out: &mut Vec<u8>,
     session_id: &str,
     received_at_ns: u64,
-    status: &str,
-    reason: &str,
+    status: &'static str,
+    reason: &'static str,
 ) {
-    out.push(b'{');
-    push_key(out, "sessionId");
-    push_str(out, session_id);
-    out.push(b',');
-    push_key(out, "receivedAtNs");
-    push_u64(out, received_at_ns);
-    out.push(b',');
-    push_key(out, "status");
-    push_str(out, status);
-    out.push(b',');
-    push_key(out, "reason");
-    push_str(out, reason);
-    out.push(b'}');
+    Obj::new(out)
+        .str("sessionId", session_id)
+        .u64("receivedAtNs", received_at_ns)
+        .word("status", status)
+        .word("reason", reason)
+        .end();
 }
 
 /// Body of a request that never became an order (bad body, wrong content type...):
 /// `{"status":"REJECTED","reason":…,"detail":…}`.
 pub fn write_body_error(out: &mut Vec<u8>, err: &BodyError) {
-    out.extend_from_slice(b"{\"status\":\"REJECTED\",");
-    push_key(out, "reason");
-    push_str(out, err.reason);
+    let mut o = Obj::new(out);
+    o.word("status", "REJECTED").word("reason", err.reason);
     if !err.detail.is_empty() {
-        out.push(b',');
-        push_key(out, "detail");
-        push_str(out, &err.detail);
+        o.str("detail", &err.detail);
     }
-    out.push(b'}');
+    o.end();
 }
 
 /// One v3 confirm record as returned by `GET /v3/orders/{sessionId}/{sessionSeq}` (§2.3.2).
@@ -215,37 +200,22 @@ pub struct ConfirmView<'a> {
 }
 
 pub fn write_confirm(out: &mut Vec<u8>, v: &ConfirmView<'_>) {
-    out.push(b'{');
-    push_key(out, "sessionId");
-    push_str(out, v.session_id);
-    out.push(b',');
-    push_key(out, "sessionSeq");
-    push_u64(out, v.session_seq);
-    out.push(b',');
-    push_key(out, "status");
-    push_str(out, v.status.as_str());
+    let mut o = Obj::new(out);
+    o.str("sessionId", v.session_id)
+        .u64("sessionSeq", v.session_seq)
+        .word("status", v.status.as_str());
     if v.status != ConfirmStatus::Unknown {
-        out.extend_from_slice(b",\"attemptId\":\"att_");
-        push_u64(out, v.session_seq);
-        out.push(b'"');
+        o.prefixed_u64("attemptId", "att_", v.session_seq);
     }
     if let Some(r) = v.reason {
-        out.push(b',');
-        push_key(out, "reason");
-        push_str(out, r);
+        o.str("reason", r);
     }
     if let Some(t) = v.received_at_ns {
-        out.push(b',');
-        push_key(out, "receivedAtNs");
-        push_u64(out, t);
+        o.u64("receivedAtNs", t);
     }
-    out.push(b',');
-    push_key(out, "updatedAtNs");
-    push_u64(out, v.updated_at_ns);
-    out.push(b',');
-    push_key(out, "shardId");
-    push_u64(out, v.shard_id as u64);
-    out.push(b'}');
+    o.u64("updatedAtNs", v.updated_at_ns)
+        .u64("shardId", v.shard_id as u64)
+        .end();
 }
 
 #[cfg(test)]

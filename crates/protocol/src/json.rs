@@ -1,6 +1,7 @@
 //! Minimal JSON writing helpers for hand-encoded responses.
 
 /// Appends `s` as a JSON string literal (with quotes), escaping what JSON requires.
+#[inline]
 pub fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
@@ -32,16 +33,79 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+#[inline]
 pub fn push_u64(out: &mut Vec<u8>, v: u64) {
     let mut buf = itoa::Buffer::new();
     out.extend_from_slice(buf.format(v).as_bytes());
 }
 
-/// Appends `"key":` (key must not need escaping: it is always a literal of ours).
-pub fn push_key(out: &mut Vec<u8>, key: &str) {
-    out.push(b'"');
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(b"\":");
+/// Writes one JSON object field by field, placing the commas. Keys are literals of ours and
+/// are not escaped; string values are.
+pub struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    #[inline]
+    pub fn new(out: &'a mut Vec<u8>) -> Obj<'a> {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+
+    #[inline]
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    #[inline]
+    pub fn str(&mut self, key: &str, v: &str) -> &mut Self {
+        self.key(key);
+        push_str(self.out, v);
+        self
+    }
+
+    #[inline]
+    pub fn u64(&mut self, key: &str, v: u64) -> &mut Self {
+        self.key(key);
+        push_u64(self.out, v);
+        self
+    }
+
+    /// A string value that is a literal of ours (a status or reason word): no escaping needed.
+    #[inline]
+    pub fn word(&mut self, key: &str, v: &'static str) -> &mut Self {
+        debug_assert!(v
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
+        self.key(key);
+        self.out.push(b'"');
+        self.out.extend_from_slice(v.as_bytes());
+        self.out.push(b'"');
+        self
+    }
+
+    /// A string made of an ASCII prefix and a number, e.g. `"att_42"`, without allocating.
+    #[inline]
+    pub fn prefixed_u64(&mut self, key: &str, prefix: &str, v: u64) -> &mut Self {
+        self.key(key);
+        self.out.push(b'"');
+        self.out.extend_from_slice(prefix.as_bytes());
+        push_u64(self.out, v);
+        self.out.push(b'"');
+        self
+    }
+
+    #[inline]
+    pub fn end(&mut self) {
+        self.out.push(b'}');
+    }
 }
 
 #[cfg(test)]
