@@ -140,22 +140,7 @@ pub fn ops_token(account: &str) -> String {
 
 /// One raw HTTP/1.1 exchange on a fresh connection; returns (status, body).
 pub fn http_raw(port: u16, request: &[u8]) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.write_all(request)?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+    try_http_full(port, request).map(|r| (r.status, r.body))
 }
 
 pub fn http_get(port: u16, path: &str, token: Option<&str>) -> std::io::Result<(u16, String)> {
@@ -297,12 +282,16 @@ pub fn parse_http(raw: &[u8]) -> HttpResponse {
 
 /// One raw exchange on a fresh connection (the request should say `Connection: close`).
 pub fn http_full(port: u16, request: &[u8]) -> HttpResponse {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect HTTP");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(request).unwrap();
+    try_http_full(port, request).expect("HTTP exchange")
+}
+
+fn try_http_full(port: u16, request: &[u8]) -> std::io::Result<HttpResponse> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(request)?;
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).expect("read HTTP response");
-    parse_http(&buf)
+    s.read_to_end(&mut buf)?;
+    Ok(parse_http(&buf))
 }
 
 /// A request with optional bearer token, extra header lines and a body (Content-Length set).
