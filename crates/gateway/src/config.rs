@@ -146,7 +146,7 @@ pub struct JournalSection {
     /// one fdatasync per this interval; a commit after a quiet spell goes at once.
     pub fdatasync_max_wait_us: u64,
     /// Upper bound of the adaptive pacing interval, µs: the interval stretches with the
-    /// record rate (10 ns per record/s) so fdatasync CPU stays bounded under heavy load.
+    /// record rate (20 ns per record/s) so fdatasync CPU stays bounded under heavy load.
     pub fdatasync_max_wait_high_us: u64,
     /// ... or until this many records (`AUDIT_FDATASYNC_MAX_BATCH`).
     pub fdatasync_max_batch: usize,
