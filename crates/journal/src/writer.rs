@@ -577,16 +577,14 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
                     // Sleep out the window rather than block on the channel: a blocking
                     // receive spins and yields the CPU first (a syscall and a context switch
                     // each, thousands per second under load), and anything arriving before
-                    // the deadline would wait for it anyway.
+                    // the deadline would wait for it anyway. Slices of at most 1 ms let the
+                    // record target end a long window early.
                     let now = Instant::now();
                     if now >= deadline {
                         break;
                     }
-                    std::thread::sleep(deadline - now);
-                    match self.rx.try_recv() {
-                        Ok(b) => b,
-                        Err(_) => break,
-                    }
+                    std::thread::sleep((deadline - now).min(WINDOW_SLICE));
+                    continue;
                 }
             };
             if total + next.records.bytes() > room {
@@ -763,6 +761,9 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
             .mark_oldest(self.carry.as_ref().map(|b| b.enqueued_at));
     }
 }
+
+/// Longest single sleep inside a commit window (see `gather`).
+const WINDOW_SLICE: Duration = Duration::from_millis(1);
 
 /// The pacing rule: 20 ns per record/s of arrival rate, kept within `[low, high]`.
 fn pacing(rate_per_sec: f64, low: Duration, high: Duration) -> Duration {
