@@ -133,6 +133,23 @@ reasons! {
     SessionKilled => "V3_SESSION_KILLED", 503, Killed, Internal, false, 2302;
     ShardKilled => "V3_SHARD_KILLED", 503, Killed, Internal, false, 2303;
     AccountKilled => "V3_ACCOUNT_KILLED", 503, Killed, Internal, false, 2304;
+    // The durable path `/orders` (§2.3.3–2.3.4, §3.5); not reachable over binary TCP.
+    IdempotencyRequired => "IDEMPOTENCY_REQUIRED", 400, Rejected, Client, false, 9999;
+    InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY", 400, Rejected, Client, false, 9999;
+    InvalidDurability => "INVALID_DURABILITY", 400, Rejected, Client, false, 9999;
+    DurabilityUnavailable => "DURABILITY_LEVEL_UNAVAILABLE", 501, Rejected, Internal, false, 9999;
+    BackpressureInflightSoft => "BACKPRESSURE_INFLIGHT_SOFT", 429, Rejected, Internal, true, 9999;
+    BackpressureDurableRateDecline => "BACKPRESSURE_DURABLE_RATE_DECLINE", 429, Rejected, Internal, true, 9999;
+    BackpressureInflight => "BACKPRESSURE_INFLIGHT", 503, Rejected, Internal, true, 9999;
+    BackpressureWalBytes => "BACKPRESSURE_WAL_BYTES", 503, Rejected, Internal, true, 9999;
+    BackpressureWalAge => "BACKPRESSURE_WAL_AGE", 503, Rejected, Internal, true, 9999;
+    BackpressureDiskFree => "BACKPRESSURE_DISK_FREE", 503, Rejected, Internal, true, 9999;
+    BackpressureSoftWalAge => "BACKPRESSURE_SOFT_WAL_AGE", 429, Rejected, Internal, true, 9999;
+    QueueReject => "QUEUE_REJECT", 503, Rejected, Internal, true, 9999;
+    OrderStoreFull => "ORDER_STORE_FULL", 503, Rejected, Internal, true, 9999;
+    WalDurabilityFailed => "WAL_DURABILITY_FAILED", 500, Rejected, Internal, true, 9999;
+    DurabilityWaitTimeout => "DURABILITY_WAIT_TIMEOUT", 503, Rejected, Internal, true, 9999;
+    OrderFinal => "ORDER_FINAL", 409, Rejected, Client, false, 9999;
 }
 
 impl Reason {
@@ -240,14 +257,14 @@ mod tests {
         }
     }
 
-    // Goal: blame and status agree everywhere (client → 4xx, ours → 429/503), codes are unique.
+    // Goal: blame and status agree everywhere (client → 4xx, ours → 429/5xx), codes are unique.
     #[test]
     fn blame_status_consistency() {
         let mut codes = std::collections::HashSet::new();
         for &r in Reason::ALL {
             match r.blame() {
-                Blame::Client => assert!(r.http_status() == 422 || r.http_status() == 429),
-                Blame::Internal => assert!(r.http_status() == 429 || r.http_status() == 503),
+                Blame::Client => assert!(matches!(r.http_status(), 400 | 409 | 422 | 429)),
+                Blame::Internal => assert!(matches!(r.http_status(), 429 | 500 | 501 | 503)),
                 Blame::Venue => {}
             }
             if r.verdict() == Verdict::Killed {

@@ -440,6 +440,15 @@ impl AccountRisk {
     }
 
     /// Restores state from the journal on startup: an order accepted on `day_ns`'s day.
+    /// An order's unfilled remainder will never trade (cancelled, rejected, expired): its
+    /// quantity leaves the projected position. Daily notional stays used (it was submitted).
+    pub fn close_open(&self, symbol_idx: u16, side: Side, open_qty: u64) {
+        let slot = (symbol_idx as usize).min(self.positions.len() - 1);
+        let q = open_qty.min(i64::MAX as u64) as i64;
+        let signed = if side == Side::Buy { q } else { -q };
+        self.positions[slot].fetch_sub(signed, Ordering::AcqRel);
+    }
+
     pub fn replay_accept(&self, c: &Checked, at_ns: u64) {
         let _ = self.add_daily(at_ns / NS_PER_DAY, c.notional, None);
         let slot = (c.symbol_idx as usize).min(self.positions.len() - 1);

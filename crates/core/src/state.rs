@@ -18,6 +18,11 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// The inverse of `as u8` (journal payloads).
+    pub fn from_code(code: u8) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|s| *s as u8 == code)
+    }
+
     pub const ALL: [OrderStatus; 7] = [
         OrderStatus::Accepted,
         OrderStatus::Sent,

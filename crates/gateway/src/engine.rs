@@ -21,7 +21,9 @@ use switchyard_journal::{Batch, BatchBuf, CommitStats, DurableListener, JournalH
 use crate::clock::{mono_ns, wall_ns};
 use crate::confirm::Inflight;
 use crate::records::{V3OrderAccepted, KIND_V3_ORDER_ACCEPTED};
-use crate::state::{BatchMeta, Control, Gateway, OrderMeta, OrderTask, Recycled, Task};
+use crate::state::{
+    BatchMeta, Control, DurableTask, Gateway, OrderMeta, OrderTask, Recycled, Task,
+};
 
 const BATCH_BUF_BYTES: usize = 64 * 1024;
 /// How long an engine naps through an empty queue before it blocks.
@@ -33,14 +35,13 @@ pub struct Engine {
     pub rx: crossbeam_channel::Receiver<Task>,
     pub recycle_rx: crossbeam_channel::Receiver<Recycled>,
     pub journal: JournalHandle<BatchMeta>,
-    /// Next per-shard order id counter (continues after replay).
-    pub next_order: u64,
 }
 
 impl Engine {
     pub fn run(mut self) {
         let max = self.gw.cfg.v3.engine_batch_max;
         let mut tasks: Vec<OrderTask> = Vec::with_capacity(max);
+        let mut durable: Vec<DurableTask> = Vec::new();
         let mut stop = false;
         let nap_max = std::time::Duration::from_micros(self.gw.cfg.v3.engine_nap_us);
         let nap_min =
@@ -75,6 +76,7 @@ impl Engine {
             for t in std::iter::once(first).chain(self.rx.try_iter().take(max - 1)) {
                 match t {
                     Task::Order(o) => tasks.push(o),
+                    Task::Durable(d) => durable.push(d),
                     Task::Stop => {
                         stop = true;
                         break;
@@ -83,6 +85,9 @@ impl Engine {
             }
             if !tasks.is_empty() {
                 self.journal_batch(&mut tasks);
+            }
+            if !durable.is_empty() {
+                self.journal_durable(&mut durable);
             }
         }
         tracing::debug!(shard = self.shard, "engine stopped");
@@ -98,12 +103,15 @@ impl Engine {
         metas.clear();
         let now = wall_ns();
         let shard = &gw.shards[self.shard as usize];
+        let mut next_order = shard
+            .next_order
+            .fetch_add(tasks.len() as u64, Ordering::Relaxed);
         {
             // In-flight registration happens before the journal can possibly complete them.
             let mut confirm = shard.confirm.lock();
             for t in tasks.iter() {
-                let id = OrderId::new(self.shard, self.next_order);
-                self.next_order += 1;
+                let id = OrderId::new(self.shard, next_order);
+                next_order += 1;
                 let rec = V3OrderAccepted {
                     order_id: id,
                     session_seq: t.seq,
@@ -161,6 +169,40 @@ impl Engine {
                     &orders,
                     ConfirmReason::DurabilityQueueClosed,
                 );
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Journals durable-path records (already encoded by their request handlers) as one batch.
+    fn journal_durable(&mut self, tasks: &mut Vec<DurableTask>) {
+        let bytes: usize = tasks
+            .iter()
+            .flat_map(|t| t.records.iter())
+            .map(|(_, p)| p.len() + switchyard_journal::HEADER_LEN)
+            .sum();
+        let mut buf = BatchBuf::with_capacity(bytes);
+        let now = wall_ns();
+        let mut metas = Vec::with_capacity(tasks.len());
+        for t in tasks.drain(..) {
+            for (kind, payload) in &t.records {
+                // Request handlers bound every field; a failure would be a bug.
+                let pushed = buf.push(*kind, now, payload);
+                debug_assert!(pushed.is_ok());
+            }
+            metas.push(t.meta);
+        }
+        let batch = Batch {
+            records: buf,
+            meta: BatchMeta::Durable(metas),
+            enqueued_at: Instant::now(),
+        };
+        if let Err(e) = self.journal.submit(batch) {
+            if let BatchMeta::Durable(metas) = e.into_batch().meta {
+                for m in metas {
+                    crate::orders::fail_durable(&self.gw, m);
+                }
             }
         }
     }
@@ -230,6 +272,11 @@ impl DurableListener<BatchMeta> for Listener {
                     .recycle_tx
                     .try_send((records, recycle(orders)));
             }
+            BatchMeta::Durable(metas) => {
+                for m in metas {
+                    crate::orders::apply_durable(&self.gw, m);
+                }
+            }
             BatchMeta::Control { done } => {
                 if let Some(d) = done {
                     let _ = d.send(true);
@@ -251,6 +298,11 @@ impl DurableListener<BatchMeta> for Listener {
                 let rejected = orders.iter().map(|o| (o.session.clone(), o.seq)).collect();
                 if gw.control.try_send(Control::Rejected(rejected)).is_err() {
                     tracing::error!("control queue full: a durable rejection was not journaled");
+                }
+            }
+            BatchMeta::Durable(metas) => {
+                for m in metas {
+                    crate::orders::fail_durable(gw, m);
                 }
             }
             BatchMeta::Control { done } => {

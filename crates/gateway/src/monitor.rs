@@ -45,7 +45,19 @@ pub struct Monitor {
     journal: JournalHandle<BatchMeta>,
     windows: LossWindows,
     scratch: Vec<crate::confirm::Inflight>,
+    durable: DurableChores,
 }
+
+/// The durable path's periodic work: backpressure measurements, the in-flight controller,
+/// and the order store's memory schedule.
+struct DurableChores {
+    controller: crate::orders::InflightController,
+    last_controller: Instant,
+    last_disk: Option<Instant>,
+}
+
+/// How often journal size and free disk are measured (a directory listing and a statvfs).
+const DISK_MEASURE_EVERY: Duration = Duration::from_secs(1);
 
 impl Monitor {
     pub fn new(
@@ -59,6 +71,11 @@ impl Monitor {
             journal,
             windows: LossWindows::default(),
             scratch: Vec::new(),
+            durable: DurableChores {
+                controller: Default::default(),
+                last_controller: Instant::now(),
+                last_disk: None,
+            },
         }
     }
 
@@ -165,6 +182,34 @@ impl Monitor {
                 try_recover_shard(&gw, shard);
             }
         }
+        self.durable_tick(&gw, now);
+    }
+
+    fn durable_tick(&mut self, gw: &Gateway, now_ns: u64) {
+        let bp = &gw.durable_bp;
+        let age_ms = self
+            .journal
+            .oldest_pending_age()
+            .map_or(0, |d| d.as_millis() as u64);
+        bp.wal_age_ms.store(age_ms, Ordering::Relaxed);
+        let d = &mut self.durable;
+        if d.last_disk
+            .is_none_or(|t| t.elapsed() >= DISK_MEASURE_EVERY)
+        {
+            d.last_disk = Some(Instant::now());
+            let dir = &gw.cfg.journal.dir;
+            bp.wal_bytes.store(journal_bytes(dir), Ordering::Relaxed);
+            if let Some(pct) = disk_free_pct(dir) {
+                bp.disk_free_pct.store(pct, Ordering::Relaxed);
+            }
+        }
+        let cfg = &gw.cfg.orders;
+        let since = d.last_controller.elapsed();
+        if cfg.inflight_dynamic && since >= Duration::from_millis(cfg.inflight_tick_ms) {
+            d.last_controller = Instant::now();
+            d.controller.tick(bp, cfg, since.as_secs_f64());
+        }
+        gw.orders.gc_step(now_ns);
     }
 
     /// Records a loss suspect of `session` and trips the switches whose window is full.
@@ -285,4 +330,37 @@ mod tests {
         }
         assert_eq!(w.len(), 3);
     }
+}
+
+/// Bytes of the journal's segment files.
+fn journal_bytes(dir: &std::path::Path) -> u64 {
+    switchyard_journal::list_segments(dir)
+        .map(|segs| {
+            segs.iter()
+                .filter_map(|s| std::fs::metadata(&s.path).ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Free space of the file system holding `dir`, percent of its size (space usable by an
+/// unprivileged writer, as `df` shows it).
+fn disk_free_pct(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter that
+    // statvfs fully initialises on success (checked by the return value).
+    let st = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut st) != 0 {
+            return None;
+        }
+        st
+    };
+    let total = st.f_blocks as u128;
+    if total == 0 {
+        return None;
+    }
+    Some((st.f_bavail as u128 * 100 / total) as u64)
 }

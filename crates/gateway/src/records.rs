@@ -5,12 +5,15 @@
 //! reused batch buffer (no allocation per order) and decoded borrowing from the read buffer.
 
 use serde_json::{json, Value};
-use switchyard_core::{OrderId, OrderType, Side, Symbol, TimeInForce};
+use switchyard_core::{OrderId, OrderStatus, OrderType, Side, Symbol, TimeInForce};
 
 pub const KIND_V3_ORDER_ACCEPTED: u16 = 1;
 pub const KIND_V3_DURABLE_REJECTED: u16 = 2;
 pub const KIND_KILL_SWITCH: u16 = 3;
 pub const KIND_CLEAN_SHUTDOWN: u16 = 4;
+pub const KIND_ORDER_ACCEPTED: u16 = 5;
+pub const KIND_CANCEL_REQUESTED: u16 = 6;
+pub const KIND_ORDER_UPDATED: u16 = 7;
 
 pub fn kind_name(kind: u16) -> &'static str {
     match kind {
@@ -18,6 +21,9 @@ pub fn kind_name(kind: u16) -> &'static str {
         KIND_V3_DURABLE_REJECTED => "V3DurableRejected",
         KIND_KILL_SWITCH => "KillSwitch",
         KIND_CLEAN_SHUTDOWN => "CleanShutdown",
+        KIND_ORDER_ACCEPTED => "OrderAccepted",
+        KIND_CANCEL_REQUESTED => "CancelRequested",
+        KIND_ORDER_UPDATED => "OrderUpdated",
         _ => "Unknown",
     }
 }
@@ -50,6 +56,12 @@ pub struct V3OrderAccepted<'a> {
 fn push_str8(out: &mut Vec<u8>, s: &[u8]) {
     let n = s.len().min(255);
     out.push(n as u8);
+    out.extend_from_slice(&s[..n]);
+}
+
+fn push_str16(out: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len().min(u16::MAX as usize);
+    out.extend_from_slice(&(n as u16).to_le_bytes());
     out.extend_from_slice(&s[..n]);
 }
 
@@ -114,6 +126,126 @@ impl V3OrderAccepted<'_> {
             session_id,
             account_id,
         })
+    }
+}
+
+/// An order accepted on the durable path (`/orders`): everything needed to rebuild the order,
+/// its idempotency key and the account's risk state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderAccepted<'a> {
+    pub order_id: OrderId,
+    /// The gateway-wide acceptance counter (`acceptSeq`, `requestId` = `req_<acceptSeq>`).
+    pub accept_seq: u64,
+    pub received_at_ns: u64,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub time_in_force: TimeInForce,
+    pub qty: u64,
+    pub price: u64,
+    pub expire_at_ms: Option<u64>,
+    pub account_id: &'a str,
+    pub idempotency_key: &'a str,
+    pub client_order_id: Option<&'a str>,
+}
+
+impl OrderAccepted<'_> {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        for v in [
+            self.order_id.0,
+            self.accept_seq,
+            self.received_at_ns,
+            self.qty,
+            self.price,
+            self.expire_at_ms.unwrap_or(0),
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.push(self.side as u8);
+        out.push(self.order_type as u8);
+        out.push(self.time_in_force as u8);
+        out.push(self.client_order_id.is_some() as u8);
+        push_str8(out, self.symbol.as_bytes());
+        push_str8(out, self.account_id.as_bytes());
+        push_str16(out, self.idempotency_key.as_bytes());
+        push_str16(out, self.client_order_id.unwrap_or("").as_bytes());
+    }
+
+    pub fn decode(p: &[u8]) -> Result<OrderAccepted<'_>, PayloadError> {
+        let e = |what| PayloadError {
+            kind: KIND_ORDER_ACCEPTED,
+            what,
+        };
+        let mut r = Reader { buf: p, at: 0 };
+        let order_id = OrderId(r.u64().ok_or(e("order id"))?);
+        let accept_seq = r.u64().ok_or(e("accept seq"))?;
+        let received_at_ns = r.u64().ok_or(e("received at"))?;
+        let qty = r.u64().ok_or(e("qty"))?;
+        let price = r.u64().ok_or(e("price"))?;
+        let expire = r.u64().ok_or(e("expire at"))?;
+        let side = r.u8().and_then(Side::from_code).ok_or(e("side"))?;
+        let order_type = r.u8().and_then(OrderType::from_code).ok_or(e("type"))?;
+        let time_in_force = r.u8().and_then(TimeInForce::from_code).ok_or(e("tif"))?;
+        let has_cid = r.u8().ok_or(e("flags"))? != 0;
+        let symbol = r
+            .str8()
+            .and_then(|s| Symbol::parse(s.as_bytes()).ok())
+            .ok_or(e("symbol"))?;
+        let account_id = r.str8().ok_or(e("account id"))?;
+        let idempotency_key = r.str16().ok_or(e("idempotency key"))?;
+        let cid = r.str16().ok_or(e("client order id"))?;
+        if r.at != p.len() {
+            return Err(e("trailing bytes"));
+        }
+        Ok(OrderAccepted {
+            order_id,
+            accept_seq,
+            received_at_ns,
+            symbol,
+            side,
+            order_type,
+            time_in_force,
+            qty,
+            price,
+            expire_at_ms: (expire != 0).then_some(expire),
+            account_id,
+            idempotency_key,
+            client_order_id: has_cid.then_some(cid),
+        })
+    }
+}
+
+/// A change of a durable-path order: a cancel request (`CancelRequested`) or a new status
+/// (`OrderUpdated`, also used for the fills venues report later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderChange<'a> {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    pub filled: u64,
+    pub account_id: &'a str,
+}
+
+impl OrderChange<'_> {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.order_id.0.to_le_bytes());
+        out.extend_from_slice(&self.filled.to_le_bytes());
+        out.push(self.status as u8);
+        push_str8(out, self.account_id.as_bytes());
+    }
+
+    pub fn decode(kind: u16, p: &[u8]) -> Result<OrderChange<'_>, PayloadError> {
+        let e = |what| PayloadError { kind, what };
+        let mut r = Reader { buf: p, at: 0 };
+        let change = OrderChange {
+            order_id: OrderId(r.u64().ok_or(e("order id"))?),
+            filled: r.u64().ok_or(e("filled"))?,
+            status: r.u8().and_then(OrderStatus::from_code).ok_or(e("status"))?,
+            account_id: r.str8().ok_or(e("account id"))?,
+        };
+        if r.at != p.len() {
+            return Err(e("trailing bytes"));
+        }
+        Ok(change)
     }
 }
 
@@ -286,6 +418,24 @@ impl<'a> Reader<'a> {
         let n = self.u8()? as usize;
         std::str::from_utf8(self.take(n)?).ok()
     }
+    fn str16(&mut self) -> Option<&'a str> {
+        let n = self.u16()? as usize;
+        std::str::from_utf8(self.take(n)?).ok()
+    }
+}
+
+/// The external id of a durable-path order: `ord_` and 16 hex digits (shard and counter).
+pub fn order_ref(id: OrderId) -> String {
+    format!("ord_{:016x}", id.0)
+}
+
+/// The inverse of [`order_ref`].
+pub fn parse_order_ref(s: &str) -> Option<OrderId> {
+    let hex = s.strip_prefix("ord_")?;
+    if hex.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok().map(OrderId)
 }
 
 /// A record as JSON for `switchyard journal dump` and incident hand-over.
@@ -313,6 +463,22 @@ pub fn to_json(seq: u64, time_ns: u64, kind: u16, payload: &[u8]) -> Value {
             })
         }),
         KIND_CLEAN_SHUTDOWN => Ok(json!({})),
+        KIND_ORDER_ACCEPTED => OrderAccepted::decode(payload).map(|o| {
+            json!({
+                "orderId": order_ref(o.order_id), "acceptSeq": o.accept_seq,
+                "accountId": o.account_id, "idempotencyKey": o.idempotency_key,
+                "clientOrderId": o.client_order_id, "symbol": o.symbol.as_str(),
+                "side": o.side.as_str(), "type": o.order_type.as_str(),
+                "timeInForce": o.time_in_force.as_str(), "qty": o.qty, "price": o.price,
+                "expireAt": o.expire_at_ms, "receivedAtNs": o.received_at_ns,
+            })
+        }),
+        KIND_CANCEL_REQUESTED | KIND_ORDER_UPDATED => OrderChange::decode(kind, payload).map(|c| {
+            json!({
+                "orderId": order_ref(c.order_id), "accountId": c.account_id,
+                "status": c.status.as_str(), "filledQty": c.filled,
+            })
+        }),
         _ => Ok(json!({ "bytes": payload.len() })),
     };
     let data = data.unwrap_or_else(|e| json!({ "error": e.to_string() }));
@@ -367,6 +533,38 @@ mod tests {
         b.clear();
         r.encode(&mut b);
         assert_eq!(V3DurableRejected::decode(&b).unwrap(), r);
+        let key = "k".repeat(600);
+        for cid in [None, Some("c-1")] {
+            let o = OrderAccepted {
+                order_id: OrderId::new(1, 42),
+                accept_seq: 9,
+                received_at_ns: 5,
+                symbol: Symbol::parse(b"BTC").unwrap(),
+                side: Side::Buy,
+                order_type: OrderType::Market,
+                time_in_force: TimeInForce::Ioc,
+                qty: 3,
+                price: 0,
+                expire_at_ms: None,
+                account_id: "a",
+                idempotency_key: &key,
+                client_order_id: cid,
+            };
+            b.clear();
+            o.encode(&mut b);
+            assert_eq!(OrderAccepted::decode(&b).unwrap(), o);
+        }
+        let c = OrderChange {
+            order_id: OrderId::new(0, 1),
+            status: OrderStatus::Canceled,
+            filled: 2,
+            account_id: "a",
+        };
+        b.clear();
+        c.encode(&mut b);
+        assert_eq!(OrderChange::decode(KIND_ORDER_UPDATED, &b).unwrap(), c);
+        assert_eq!(parse_order_ref(&order_ref(c.order_id)), Some(c.order_id));
+        assert_eq!(parse_order_ref("ord_xyz"), None);
     }
 
     proptest! {
@@ -381,6 +579,8 @@ mod tests {
             let _ = V3OrderAccepted::decode(&junk);
             let _ = KillSwitchChange::decode(&junk);
             let _ = V3DurableRejected::decode(&junk);
+            let _ = OrderAccepted::decode(&junk);
+            let _ = OrderChange::decode(KIND_ORDER_UPDATED, &junk);
         }
     }
 }

@@ -10,12 +10,14 @@
 use std::collections::HashMap;
 
 use switchyard_core::risk::Checked;
-use switchyard_core::{ConfirmStatus, NewOrder};
+use switchyard_core::{ConfirmStatus, NewOrder, OrderStatus};
 use switchyard_journal::Record;
 
+use crate::orders::Order;
 use crate::records::{
-    KillSwitchChange, PayloadError, V3DurableRejected, V3OrderAccepted, KIND_CLEAN_SHUTDOWN,
-    KIND_KILL_SWITCH, KIND_V3_DURABLE_REJECTED, KIND_V3_ORDER_ACCEPTED,
+    KillSwitchChange, OrderAccepted, OrderChange, PayloadError, V3DurableRejected, V3OrderAccepted,
+    KIND_CANCEL_REQUESTED, KIND_CLEAN_SHUTDOWN, KIND_KILL_SWITCH, KIND_ORDER_ACCEPTED,
+    KIND_ORDER_UPDATED, KIND_V3_DURABLE_REJECTED, KIND_V3_ORDER_ACCEPTED,
 };
 use crate::state::Gateway;
 
@@ -31,6 +33,10 @@ pub struct ReplayStats {
     pub lost_on_restart: u64,
     /// Next order-id counter per shard.
     pub next_order: Vec<u64>,
+    /// Durable-path orders and changes replayed; the next `acceptSeq` starts after this.
+    pub durable_orders: u64,
+    pub durable_changes: u64,
+    pub max_accept_seq: u64,
 }
 
 /// Folds journal records into the gateway. Call for every record, then `finish`.
@@ -63,6 +69,10 @@ impl<'a> Replayer<'a> {
         let res = match r.kind {
             KIND_V3_ORDER_ACCEPTED => self.order(r.payload, r.time_ns),
             KIND_V3_DURABLE_REJECTED => self.rejected(r.payload, r.time_ns),
+            KIND_ORDER_ACCEPTED => self.durable_order(r.payload),
+            KIND_CANCEL_REQUESTED | KIND_ORDER_UPDATED => {
+                self.durable_change(r.kind, r.payload, r.time_ns)
+            }
             KIND_KILL_SWITCH => KillSwitchChange::decode(r.payload).map(|k| {
                 self.stats.kill_changes += 1;
                 self.gw.apply_kill(&k);
@@ -107,6 +117,86 @@ impl<'a> Replayer<'a> {
             notional: (o.qty as u128 * o.price as u128).min(u64::MAX as u128) as u64,
         };
         account.risk.replay_accept(&checked, at_ns);
+        Ok(())
+    }
+
+    /// A durable-path order: back into the order store with its idempotency key (unless the
+    /// key has expired) and into the account's risk state.
+    fn durable_order(&mut self, payload: &[u8]) -> Result<(), PayloadError> {
+        let o = OrderAccepted::decode(payload)?;
+        self.stats.durable_orders += 1;
+        self.stats.max_accept_seq = self.stats.max_accept_seq.max(o.accept_seq);
+        if let Some(next) = self.stats.next_order.get_mut(o.order_id.shard() as usize) {
+            *next = (*next).max(o.order_id.counter() + 1);
+        }
+        let gw = self.gw;
+        let account = gw.account(o.account_id);
+        let order = NewOrder {
+            symbol: o.symbol,
+            side: o.side,
+            order_type: o.order_type,
+            time_in_force: o.time_in_force,
+            qty: o.qty,
+            price: o.price,
+            expire_at_ms: o.expire_at_ms,
+        };
+        let symbol_idx = gw
+            .risk
+            .symbol(&o.symbol)
+            .map_or(gw.risk.symbols().len() as u16, |(i, _)| i);
+        account.risk.replay_accept(
+            &Checked {
+                order,
+                symbol_idx,
+                notional: (o.qty as u128 * o.price as u128).min(u64::MAX as u128) as u64,
+            },
+            o.received_at_ns,
+        );
+        let at_ms = o.received_at_ns / 1_000_000;
+        let mut part = gw.orders.lock(o.account_id);
+        part.create(
+            Order {
+                id: o.order_id,
+                accept_seq: o.accept_seq,
+                account: account.clone(),
+                client_order_id: o.client_order_id.map(Into::into),
+                order,
+                symbol_idx,
+                status: OrderStatus::Accepted,
+                filled: 0,
+                accepted_at_ms: at_ms,
+                last_update_ms: at_ms,
+                durable: true,
+                cancel_pending: false,
+            },
+            o.idempotency_key,
+            o.received_at_ns,
+        );
+        Ok(())
+    }
+
+    /// A journaled change of a durable-path order: the recorded status and fill total win.
+    fn durable_change(
+        &mut self,
+        kind: u16,
+        payload: &[u8],
+        at_ns: u64,
+    ) -> Result<(), PayloadError> {
+        let c = OrderChange::decode(kind, payload)?;
+        self.stats.durable_changes += 1;
+        let mut part = self.gw.orders.lock(c.account_id);
+        if let Some(o) = part.get_mut(c.account_id, c.order_id) {
+            let was_final = o.status.is_final();
+            let open = o.order.qty.saturating_sub(o.filled);
+            if !was_final {
+                o.status = c.status;
+                o.filled = o.filled.max(c.filled);
+            }
+            o.last_update_ms = at_ns / 1_000_000;
+            if !was_final && matches!(c.status, OrderStatus::Canceled | OrderStatus::Rejected) {
+                o.account.risk.close_open(o.symbol_idx, o.order.side, open);
+            }
+        }
         Ok(())
     }
 
@@ -157,6 +247,15 @@ impl<'a> Replayer<'a> {
                 .store(next_start - 1, std::sync::atomic::Ordering::Release);
         }
         self.stats.sessions = self.max_seq.len();
+        // Durable-path ids and acceptSeq handed out in volatile answers before a crash may not
+        // be in the journal; they are never reused.
+        for next in &mut self.stats.next_order {
+            *next += gap;
+        }
+        self.gw.accept_seq.store(
+            self.stats.max_accept_seq + gap,
+            std::sync::atomic::Ordering::Release,
+        );
         Ok(self.stats)
     }
 }

@@ -84,6 +84,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         "journal replayed"
     );
     *gw.journal.lock() = Some(journal.clone());
+    for (shard, next) in gw.shards.iter().zip(&replay.next_order) {
+        shard
+            .next_order
+            .store(*next, std::sync::atomic::Ordering::Relaxed);
+    }
 
     let mut engines = Vec::new();
     for (i, (rx, recycle_rx)) in queues.into_iter().enumerate() {
@@ -93,7 +98,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
             rx,
             recycle_rx,
             journal: journal.clone(),
-            next_order: replay.next_order[i],
         };
         engines.push(
             std::thread::Builder::new()
@@ -170,6 +174,7 @@ pub fn build_shards(cfg: &Config) -> (Vec<Shard>, ShardQueues) {
             sessions: Default::default(),
             confirm: Mutex::new(ConfirmStore::new(cfg.v3.confirm_ttl_ms)),
             oldest_inflight_mono: Default::default(),
+            next_order: std::sync::atomic::AtomicU64::new(1),
             recycle_tx,
         });
         queues.push((rx, recycle_rx));

@@ -57,8 +57,32 @@ pub struct OrderTask {
     pub reservation: Reservation,
 }
 
+/// Records of the durable path (`/orders`), encoded by the request handler, journaled by the
+/// account's shard engine in arrival order.
+pub struct DurableTask {
+    pub records: Vec<(u16, Vec<u8>)>,
+    pub meta: DurableMeta,
+}
+
+/// What the journal listener needs to apply a durable-path task once it is durable.
+pub struct DurableMeta {
+    pub account: Arc<Account>,
+    pub order_id: switchyard_core::OrderId,
+    pub op: DurableOp,
+    pub received_mono_ns: u64,
+    /// The HTTP request waiting for the fdatasync (`local`), if any.
+    pub waiter: Option<tokio::sync::oneshot::Sender<bool>>,
+}
+
+pub enum DurableOp {
+    /// A new order; the reservation is given back if the journal fails.
+    Accept(Reservation),
+    Cancel,
+}
+
 pub enum Task {
     Order(OrderTask),
+    Durable(DurableTask),
     /// Drain marker for graceful shutdown: everything queued before it is journaled first.
     Stop,
 }
@@ -69,6 +93,7 @@ pub enum BatchMeta {
         shard: u16,
         orders: Vec<OrderMeta>,
     },
+    Durable(Vec<DurableMeta>),
     Control {
         done: Option<tokio::sync::oneshot::Sender<bool>>,
     },
@@ -92,6 +117,8 @@ pub struct Shard {
     pub killed_at_ms: AtomicU64,
     pub sessions: AtomicU32,
     pub confirm: Mutex<ConfirmStore>,
+    /// Order-id counter of this shard (v3 engine batches and durable-path requests share it).
+    pub next_order: AtomicU64,
     /// Monotonic ns at which the oldest order not yet durable was received; 0 = none. Kept
     /// exact by whoever changes the in-flight FIFO, so ingress reads the age with one load.
     pub oldest_inflight_mono: AtomicU64,
@@ -148,6 +175,10 @@ pub struct Gateway {
     pub journal_backlog: AtomicU64,
     pub journal: Mutex<Option<JournalHandle<BatchMeta>>>,
     pub control: crossbeam_channel::Sender<Control>,
+    /// The durable path: orders, idempotency keys, its backpressure, `acceptSeq`.
+    pub orders: crate::orders::OrderStore,
+    pub durable_bp: crate::orders::Backpressure,
+    pub accept_seq: AtomicU64,
     pub started_ms: u64,
     /// Unique per gateway instance (several may share a test process).
     pub instance: u64,
@@ -175,6 +206,13 @@ impl Gateway {
         shards: Vec<Shard>,
         control: crossbeam_channel::Sender<Control>,
     ) -> Gateway {
+        let orders = crate::orders::OrderStore::new(
+            cfg.orders.store_shards,
+            cfg.orders.max_orders_in_memory,
+            cfg.orders.idempotency_ttl_sec,
+            cfg.orders.finished_retention_sec,
+        );
+        let durable_bp = crate::orders::Backpressure::new(&cfg.orders);
         Gateway {
             cfg,
             risk,
@@ -185,6 +223,9 @@ impl Gateway {
             accepting: AtomicBool::new(true),
             journal_backlog: AtomicU64::new(0),
             journal: Mutex::new(None),
+            orders,
+            durable_bp,
+            accept_seq: AtomicU64::new(0),
             control,
             started_ms: crate::clock::wall_ms(),
             instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
@@ -328,6 +369,15 @@ impl Gateway {
         };
         self.apply_kill(&change);
         let _ = self.control.try_send(Control::Kill(change, None));
+    }
+
+    /// The shard that journals an account's durable-path records (stable for its lifetime,
+    /// so one account's records stay in order).
+    pub fn account_shard(&self, account: &str) -> u16 {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = ahash::RandomState::with_seeds(7, 11, 13, 17).build_hasher();
+        account.hash(&mut h);
+        (h.finish() % self.shards.len() as u64) as u16
     }
 
     pub fn journal_handle(&self) -> Option<JournalHandle<BatchMeta>> {

@@ -176,6 +176,38 @@ pub fn write_volatile_refusal(
         .end();
 }
 
+/// `OrderResponse` of the durable path (§2.3.3) for a created or replayed order:
+/// `{"orderId","acceptSeq","requestId":"req_<acceptSeq>","clientOrderId"?,"status","durability"}`.
+/// `durability` (Switchyard's addition) names the level reached when the answer was sent.
+pub fn write_order_response(
+    out: &mut Vec<u8>,
+    order_id: &str,
+    accept_seq: u64,
+    client_order_id: Option<&str>,
+    status: &'static str,
+    durability: &'static str,
+) {
+    let mut o = Obj::new(out);
+    o.str("orderId", order_id)
+        .u64("acceptSeq", accept_seq)
+        .prefixed_u64("requestId", "req_", accept_seq);
+    if let Some(c) = client_order_id {
+        o.str("clientOrderId", c);
+    }
+    o.word("status", status)
+        .word("durability", durability)
+        .end();
+}
+
+/// `OrderResponse` of a refusal: `{"orderId":"","status":"REJECTED","reason"}`.
+pub fn write_order_refusal(out: &mut Vec<u8>, reason: &'static str) {
+    Obj::new(out)
+        .word("orderId", "")
+        .word("status", "REJECTED")
+        .word("reason", reason)
+        .end();
+}
+
 /// Body of a request that never became an order (bad body, wrong content type...):
 /// `{"status":"REJECTED","reason":…,"detail":…}`.
 pub fn write_body_error(out: &mut Vec<u8>, err: &BodyError) {

@@ -5,6 +5,7 @@
 //! 404, wrong methods 405, wrong content type 415, oversized bodies 413, bad JSON 400.
 
 mod admin;
+pub mod durable;
 mod ops;
 mod orders;
 pub mod timed_io;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -27,7 +29,14 @@ use crate::metrics::inc;
 use crate::state::Gateway;
 use timed_io::{ConnTiming, TimedIo};
 
-pub type Body = Full<Bytes>;
+/// Every response body: a complete buffer (all JSON answers; no allocation beyond the bytes)
+/// or a boxed stream (SSE and other long-lived responses).
+pub type Body = http_body_util::Either<Full<Bytes>, BoxBody<Bytes, Infallible>>;
+
+/// A complete body from bytes.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    http_body_util::Either::Left(Full::new(bytes.into()))
+}
 
 /// Serves HTTP/1.1 until `shutdown` fires.
 pub async fn serve(
@@ -81,6 +90,15 @@ async fn route(gw: &Arc<Gateway>, timing: &ConnTiming, req: Request<Incoming>) -
         (&Method::GET, "/v3/admin/kill-switches") => admin::get_kill_switches(gw, &req),
         (&Method::POST, "/v3/admin/kill-switches") => admin::post_kill_switch(gw, req).await,
         (_, "/v3/admin/kill-switches") => method_not_allowed(),
+        (_, p)
+            if p == "/orders"
+                || p.starts_with("/orders/")
+                || p == "/v2/orders"
+                || p.starts_with("/v2/orders/")
+                || p.starts_with("/accounts/") =>
+        {
+            durable::route(gw, req).await
+        }
         (&Method::GET, "/health") => ops::health(gw),
         (&Method::GET, "/metrics") => ops::metrics(gw),
         (&Method::GET, "/stats") => ops::stats(gw),
@@ -90,7 +108,7 @@ async fn route(gw: &Arc<Gateway>, timing: &ConnTiming, req: Request<Incoming>) -
 }
 
 pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(full(body));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

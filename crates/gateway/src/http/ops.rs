@@ -23,7 +23,7 @@ pub fn health(gw: &Gateway) -> Response<Body> {
 }
 
 pub fn metrics(gw: &Gateway) -> Response<Body> {
-    let mut r = Response::new(Body::from(render::prometheus(gw)));
+    let mut r = Response::new(super::full(render::prometheus(gw)));
     r.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

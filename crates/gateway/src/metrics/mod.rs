@@ -19,6 +19,15 @@ pub struct Metrics {
     pub ack_accepted: AtomicHistogram,
     /// VOLATILE_ACCEPT → DURABLE_ACCEPTED, ns.
     pub durable_confirm: AtomicHistogram,
+    /// Durable path (`/orders`): request received → its record fdatasync'ed (t2 − t0), ns.
+    pub durable_ack: AtomicHistogram,
+    /// Durable path answers by level, refusals, and `local` answers that timed out.
+    pub orders_volatile: AtomicU64,
+    pub orders_local: AtomicU64,
+    pub orders_existing: AtomicU64,
+    pub orders_refused: AtomicU64,
+    pub orders_wait_timeouts: AtomicU64,
+    pub orders_canceled: AtomicU64,
     pub stage_parse: AtomicHistogram,
     pub stage_auth: AtomicHistogram,
     pub stage_risk: AtomicHistogram,
@@ -68,6 +77,13 @@ impl Metrics {
             Pressure::None => &self.rejected_client,
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A durable-path refusal: counted by reason only (the v3 pressure counters feed the
+    /// v3 accepted rate and stay v3's).
+    pub fn count_durable_refusal(&self, r: Reason) {
+        self.reasons.0[r as usize].fetch_add(1, Ordering::Relaxed);
+        self.orders_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn reason_count(&self, r: Reason) -> u64 {

@@ -1,0 +1,302 @@
+//! Orders, idempotency keys and client order ids, partitioned by account.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
+use switchyard_core::{NewOrder, OrderId, OrderStatus};
+
+use crate::state::Account;
+
+/// One durable-path order as the gateway knows it now.
+#[derive(Debug)]
+pub struct Order {
+    pub id: OrderId,
+    pub accept_seq: u64,
+    pub account: Arc<Account>,
+    pub client_order_id: Option<Box<str>>,
+    pub order: NewOrder,
+    /// Index of the symbol's position slot in the account's risk state.
+    pub symbol_idx: u16,
+    pub status: OrderStatus,
+    pub filled: u64,
+    pub accepted_at_ms: u64,
+    pub last_update_ms: u64,
+    /// The journal has fdatasync'ed its `OrderAccepted` record.
+    pub durable: bool,
+    /// A cancel record is on its way to the journal (concurrent cancels do not repeat it).
+    pub cancel_pending: bool,
+}
+
+/// What an idempotency key remembers: enough to answer a replay without the order itself,
+/// which may have left memory already.
+#[derive(Debug, Clone, Copy)]
+struct IdemEntry {
+    order_id: OrderId,
+    accept_seq: u64,
+    created_ns: u64,
+}
+
+/// The answer to a replayed key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdemHit {
+    pub order_id: OrderId,
+    pub accept_seq: u64,
+    /// Unknown (`false`) once the order left memory; it is durable then (it was replayed or
+    /// finished), so callers treat a missing order as durable.
+    pub durable: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ClientRef {
+    Order(OrderId),
+    /// The last attempt with this client order id was refused (§2.3.4 `REJECTED`).
+    Rejected {
+        at_ns: u64,
+    },
+}
+
+#[derive(Default)]
+struct AccountOrders {
+    orders: HashMap<OrderId, Order>,
+    idem: HashMap<Box<str>, IdemEntry>,
+    by_client: HashMap<Box<str>, ClientRef>,
+}
+
+impl AccountOrders {
+    fn is_empty(&self) -> bool {
+        self.orders.is_empty() && self.idem.is_empty() && self.by_client.is_empty()
+    }
+}
+
+#[derive(Default)]
+pub struct Part {
+    accounts: HashMap<Box<str>, AccountOrders>,
+}
+
+/// Counts for `/stats` and `/metrics`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StoreStats {
+    pub orders: usize,
+    pub open: usize,
+    pub idempotency_keys: usize,
+}
+
+pub struct OrderStore {
+    parts: Box<[Mutex<Part>]>,
+    hasher: ahash::RandomState,
+    /// Orders in memory (open + finished not yet collected).
+    in_memory: AtomicUsize,
+    pub max_in_memory: usize,
+    ttl_ns: u64,
+    retention_ns: u64,
+    next_gc_part: AtomicUsize,
+    pub idem_checked: AtomicU64,
+    pub idem_hits: AtomicU64,
+    pub idem_creates: AtomicU64,
+    pub idem_expired: AtomicU64,
+    pub gc_orders: AtomicU64,
+    pub gc_keys: AtomicU64,
+}
+
+impl OrderStore {
+    pub fn new(parts: usize, max_in_memory: usize, ttl_sec: u64, retention_sec: u64) -> Self {
+        OrderStore {
+            parts: (0..parts.max(1))
+                .map(|_| Mutex::new(Part::default()))
+                .collect(),
+            hasher: ahash::RandomState::with_seeds(1, 2, 3, 4),
+            in_memory: AtomicUsize::new(0),
+            max_in_memory,
+            ttl_ns: ttl_sec.saturating_mul(1_000_000_000),
+            retention_ns: retention_sec.saturating_mul(1_000_000_000),
+            next_gc_part: AtomicUsize::new(0),
+            idem_checked: AtomicU64::new(0),
+            idem_hits: AtomicU64::new(0),
+            idem_creates: AtomicU64::new(0),
+            idem_expired: AtomicU64::new(0),
+            gc_orders: AtomicU64::new(0),
+            gc_keys: AtomicU64::new(0),
+        }
+    }
+
+    /// The partition of an account, locked.
+    pub fn lock(&self, account: &str) -> PartGuard<'_> {
+        let mut h = self.hasher.build_hasher();
+        account.hash(&mut h);
+        let i = (h.finish() % self.parts.len() as u64) as usize;
+        PartGuard {
+            store: self,
+            part: self.parts[i].lock(),
+        }
+    }
+
+    pub fn in_memory(&self) -> usize {
+        self.in_memory.load(Ordering::Relaxed)
+    }
+
+    /// One step of the memory schedule: visits the next partition and drops expired
+    /// idempotency keys and finished orders past their retention. Called by the monitor; a
+    /// full round takes `parts` calls.
+    pub fn gc_step(&self, now_ns: u64) {
+        let i = self.next_gc_part.fetch_add(1, Ordering::Relaxed) % self.parts.len();
+        let mut part = self.parts[i].lock();
+        let (mut orders, mut keys) = (0u64, 0u64);
+        part.accounts.retain(|_, a| {
+            let before = a.orders.len();
+            a.orders.retain(|_, o| {
+                !(o.status.is_final()
+                    && now_ns.saturating_sub(o.last_update_ms.saturating_mul(1_000_000))
+                        >= self.retention_ns)
+            });
+            orders += (before - a.orders.len()) as u64;
+            let before = a.idem.len();
+            a.idem
+                .retain(|_, e| now_ns.saturating_sub(e.created_ns) < self.ttl_ns);
+            keys += (before - a.idem.len()) as u64;
+            let orders_left = &a.orders;
+            a.by_client.retain(|_, r| match *r {
+                ClientRef::Order(id) => orders_left.contains_key(&id),
+                ClientRef::Rejected { at_ns } => now_ns.saturating_sub(at_ns) < self.ttl_ns,
+            });
+            shrink(&mut a.orders);
+            shrink(&mut a.idem);
+            shrink(&mut a.by_client);
+            !a.is_empty()
+        });
+        shrink(&mut part.accounts);
+        self.in_memory.fetch_sub(orders as usize, Ordering::Relaxed);
+        self.gc_orders.fetch_add(orders, Ordering::Relaxed);
+        self.gc_keys.fetch_add(keys, Ordering::Relaxed);
+        self.idem_expired.fetch_add(keys, Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let mut s = StoreStats::default();
+        for p in self.parts.iter() {
+            let p = p.lock();
+            for a in p.accounts.values() {
+                s.orders += a.orders.len();
+                s.open += a.orders.values().filter(|o| !o.status.is_final()).count();
+                s.idempotency_keys += a.idem.len();
+            }
+        }
+        s
+    }
+}
+
+/// Hash maps keep their capacity after removals; give memory back once mostly empty.
+fn shrink<K: Eq + Hash, V, S: BuildHasher>(m: &mut HashMap<K, V, S>) {
+    if m.capacity() > 64 && m.capacity() > 4 * m.len() {
+        m.shrink_to_fit();
+    }
+}
+
+/// A locked partition. Everything about one account happens under one guard.
+pub struct PartGuard<'a> {
+    store: &'a OrderStore,
+    part: MutexGuard<'a, Part>,
+}
+
+impl PartGuard<'_> {
+    /// The live entry of `(account, key)`; an expired one is removed and counted.
+    pub fn idempotent(&mut self, account: &str, key: &str, now_ns: u64) -> Option<IdemHit> {
+        let store = self.store;
+        store.idem_checked.fetch_add(1, Ordering::Relaxed);
+        let a = self.part.accounts.get_mut(account)?;
+        let e = *a.idem.get(key)?;
+        if now_ns.saturating_sub(e.created_ns) >= store.ttl_ns {
+            a.idem.remove(key);
+            store.idem_expired.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        store.idem_hits.fetch_add(1, Ordering::Relaxed);
+        Some(IdemHit {
+            order_id: e.order_id,
+            accept_seq: e.accept_seq,
+            durable: a.orders.get(&e.order_id).is_none_or(|o| o.durable),
+        })
+    }
+
+    /// Inserts a new order with its key (and client order id). The caller checked the key.
+    pub fn create(&mut self, order: Order, key: &str, created_ns: u64) {
+        let store = self.store;
+        let a = self
+            .part
+            .accounts
+            .entry(order.account.id.clone())
+            .or_default();
+        a.idem.insert(
+            key.into(),
+            IdemEntry {
+                order_id: order.id,
+                accept_seq: order.accept_seq,
+                created_ns,
+            },
+        );
+        if let Some(cid) = &order.client_order_id {
+            a.by_client.insert(cid.clone(), ClientRef::Order(order.id));
+        }
+        a.orders.insert(order.id, order);
+        store.idem_creates.fetch_add(1, Ordering::Relaxed);
+        store.in_memory.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Undoes `create` (the journal could not take the order, or the queue refused it).
+    pub fn remove(&mut self, account: &str, id: OrderId, key: Option<&str>) -> Option<Order> {
+        let a = self.part.accounts.get_mut(account)?;
+        let o = a.orders.remove(&id)?;
+        self.store.in_memory.fetch_sub(1, Ordering::Relaxed);
+        if let Some(k) = key {
+            if a.idem.get(k).is_some_and(|e| e.order_id == id) {
+                a.idem.remove(k);
+            }
+        } else {
+            a.idem.retain(|_, e| e.order_id != id);
+        }
+        if let Some(cid) = &o.client_order_id {
+            a.by_client.remove(cid);
+        }
+        Some(o)
+    }
+
+    /// Remembers that an attempt with this client order id was refused.
+    pub fn client_rejected(&mut self, account: &str, cid: &str, now_ns: u64) {
+        let a = self.part.accounts.entry(account.into()).or_default();
+        if !matches!(a.by_client.get(cid), Some(ClientRef::Order(_))) {
+            a.by_client
+                .insert(cid.into(), ClientRef::Rejected { at_ns: now_ns });
+        }
+    }
+
+    pub fn get(&self, account: &str, id: OrderId) -> Option<&Order> {
+        self.part.accounts.get(account)?.orders.get(&id)
+    }
+
+    pub fn get_mut(&mut self, account: &str, id: OrderId) -> Option<&mut Order> {
+        self.part.accounts.get_mut(account)?.orders.get_mut(&id)
+    }
+
+    /// `Some(Ok(id))` for a known order, `Some(Err(()))` for a refused client order id.
+    pub fn by_client(&self, account: &str, cid: &str) -> Option<Result<OrderId, ()>> {
+        match self.part.accounts.get(account)?.by_client.get(cid)? {
+            ClientRef::Order(id) => Some(Ok(*id)),
+            ClientRef::Rejected { .. } => Some(Err(())),
+        }
+    }
+
+    /// Restores an idempotency key from the journal (the order may be finished and gone).
+    pub fn restore_key(&mut self, account: &str, key: &str, id: OrderId, seq: u64, at_ns: u64) {
+        let a = self.part.accounts.entry(account.into()).or_default();
+        a.idem.insert(
+            key.into(),
+            IdemEntry {
+                order_id: id,
+                accept_seq: seq,
+                created_ns: at_ns,
+            },
+        );
+    }
+}

@@ -1,0 +1,291 @@
+//! Creating and cancelling durable-path orders, and applying their journal outcomes.
+//!
+//! Both go through the account's shard engine, so one account's records reach the journal in
+//! the order they were decided. The HTTP handler waits on a oneshot when the requested
+//! durability needs it; the journal listener completes it after the fdatasync.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use switchyard_core::risk::OrderInput;
+use switchyard_core::{OrderEvent, OrderId, OrderStatus, Reason, Transition};
+use tokio::sync::oneshot;
+
+use super::store::{IdemHit, Order};
+use super::Durability;
+use crate::clock::{mono_ns, wall_ms};
+use crate::records::{
+    OrderAccepted, OrderChange, KIND_CANCEL_REQUESTED, KIND_ORDER_ACCEPTED, KIND_ORDER_UPDATED,
+};
+use crate::state::{Account, DurableMeta, DurableOp, DurableTask, Gateway, Task};
+
+/// A new order, queued for the journal.
+#[derive(Debug)]
+pub struct Created {
+    pub order_id: OrderId,
+    pub accept_seq: u64,
+    /// Completed with `true` once durable, `false` if the journal failed (not for `volatile`).
+    pub durable: Option<oneshot::Receiver<bool>>,
+}
+
+#[derive(Debug)]
+pub enum Submitted {
+    /// The key was seen within its TTL: the original order, nothing re-run.
+    Existing(IdemHit),
+    Created(Created),
+}
+
+/// Runs the durable path's checks (§2.3.3 steps 3–9) and queues the order.
+#[allow(clippy::too_many_arguments)]
+pub fn submit(
+    gw: &Gateway,
+    account: &Arc<Account>,
+    input: &OrderInput<'_>,
+    key: &str,
+    client_order_id: Option<&str>,
+    level: Durability,
+    now_ns: u64,
+    received_mono_ns: u64,
+) -> Result<Submitted, Reason> {
+    account.risk.take_rate_token(&account.rules, now_ns)?;
+    gw.durable_bp.check(&gw.cfg.orders)?;
+    let mut part = gw.orders.lock(&account.id);
+    if let Some(hit) = part.idempotent(&account.id, key, now_ns) {
+        return Ok(Submitted::Existing(hit));
+    }
+    let refuse = |part: &mut super::store::PartGuard<'_>, r: Reason| {
+        if let Some(cid) = client_order_id {
+            part.client_rejected(&account.id, cid, now_ns);
+        }
+        Err(r)
+    };
+    if gw.global_killed.load(Ordering::Acquire) {
+        return refuse(&mut part, Reason::GlobalKilled);
+    }
+    if account.killed.load(Ordering::Acquire) {
+        return refuse(&mut part, Reason::AccountKilled);
+    }
+    if gw.orders.in_memory() >= gw.orders.max_in_memory {
+        return refuse(&mut part, Reason::OrderStoreFull);
+    }
+    let checked = match gw.risk.check(input, &account.rules, now_ns / 1_000_000) {
+        Ok(c) => c,
+        Err(r) => return refuse(&mut part, r),
+    };
+    let reservation = match account.risk.reserve(&account.rules, &checked, now_ns) {
+        Ok(r) => r,
+        Err(r) => return refuse(&mut part, r),
+    };
+    let shard_no = gw.account_shard(&account.id);
+    let shard = &gw.shards[shard_no as usize];
+    let order_id = OrderId::new(shard_no, shard.next_order.fetch_add(1, Ordering::Relaxed));
+    let accept_seq = gw.accept_seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let rec = OrderAccepted {
+        order_id,
+        accept_seq,
+        received_at_ns: now_ns,
+        symbol: checked.order.symbol,
+        side: checked.order.side,
+        order_type: checked.order.order_type,
+        time_in_force: checked.order.time_in_force,
+        qty: checked.order.qty,
+        price: checked.order.price,
+        expire_at_ms: checked.order.expire_at_ms,
+        account_id: &account.id,
+        idempotency_key: key,
+        client_order_id,
+    };
+    let mut payload = Vec::with_capacity(96 + key.len());
+    rec.encode(&mut payload);
+    let (tx, rx) = match level {
+        Durability::Volatile => (None, None),
+        _ => {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        }
+    };
+    let task = Task::Durable(DurableTask {
+        records: vec![(KIND_ORDER_ACCEPTED, payload)],
+        meta: DurableMeta {
+            account: account.clone(),
+            order_id,
+            op: DurableOp::Accept(reservation),
+            received_mono_ns,
+            waiter: tx,
+        },
+    });
+    gw.durable_bp.inflight.fetch_add(1, Ordering::Relaxed);
+    let sent = gw.accepting.load(Ordering::Acquire) && shard.tx.try_send(task).is_ok();
+    if !sent {
+        gw.durable_bp.inflight.fetch_sub(1, Ordering::Relaxed);
+        account.risk.release(&reservation);
+        return refuse(&mut part, Reason::QueueReject);
+    }
+    let now_ms = now_ns / 1_000_000;
+    part.create(
+        Order {
+            id: order_id,
+            accept_seq,
+            account: account.clone(),
+            client_order_id: client_order_id.map(Into::into),
+            order: checked.order,
+            symbol_idx: checked.symbol_idx,
+            status: OrderStatus::Accepted,
+            filled: 0,
+            accepted_at_ms: now_ms,
+            last_update_ms: now_ms,
+            durable: false,
+            cancel_pending: false,
+        },
+        key,
+        now_ns,
+    );
+    Ok(Submitted::Created(Created {
+        order_id,
+        accept_seq,
+        durable: rx,
+    }))
+}
+
+#[derive(Debug)]
+pub enum CancelOutcome {
+    NotFound,
+    /// Already FILLED, CANCELED or REJECTED (409 `ORDER_FINAL`).
+    Final,
+    /// A cancel was requested before; nothing new is journaled.
+    AlreadyRequested,
+    /// Queued; completed with `true` once durable.
+    Requested(oneshot::Receiver<bool>),
+}
+
+/// Requests a cancel. No venue holds the order yet (venues come with routing), so the gateway
+/// completes the cancel itself: `CancelRequested` then `OrderUpdated{CANCELED}`, journaled
+/// together and applied once durable.
+pub fn cancel(gw: &Gateway, account: &Arc<Account>, id: OrderId) -> Result<CancelOutcome, Reason> {
+    let mut part = gw.orders.lock(&account.id);
+    let Some(o) = part.get_mut(&account.id, id) else {
+        return Ok(CancelOutcome::NotFound);
+    };
+    if o.status.is_final() {
+        return Ok(CancelOutcome::Final);
+    }
+    if o.status == OrderStatus::CancelRequested || o.cancel_pending {
+        return Ok(CancelOutcome::AlreadyRequested);
+    }
+    let mut requested = Vec::with_capacity(32 + account.id.len());
+    OrderChange {
+        order_id: id,
+        status: OrderStatus::CancelRequested,
+        filled: o.filled,
+        account_id: &account.id,
+    }
+    .encode(&mut requested);
+    let mut canceled = Vec::with_capacity(32 + account.id.len());
+    OrderChange {
+        order_id: id,
+        status: OrderStatus::Canceled,
+        filled: o.filled,
+        account_id: &account.id,
+    }
+    .encode(&mut canceled);
+    let (tx, rx) = oneshot::channel();
+    let task = Task::Durable(DurableTask {
+        records: vec![
+            (KIND_CANCEL_REQUESTED, requested),
+            (KIND_ORDER_UPDATED, canceled),
+        ],
+        meta: DurableMeta {
+            account: account.clone(),
+            order_id: id,
+            op: DurableOp::Cancel,
+            received_mono_ns: mono_ns(),
+            waiter: Some(tx),
+        },
+    });
+    let shard = &gw.shards[id.shard() as usize % gw.shards.len()];
+    if !gw.accepting.load(Ordering::Acquire) || shard.tx.try_send(task).is_err() {
+        return Err(Reason::QueueReject);
+    }
+    o.cancel_pending = true;
+    Ok(CancelOutcome::Requested(rx))
+}
+
+/// The journal made a durable-path batch durable: apply each item and answer its waiter.
+/// Runs on the journal writer thread; one partition lock per item, no I/O.
+pub fn apply_durable(gw: &Gateway, meta: DurableMeta) {
+    let now_ms = wall_ms();
+    let account = &meta.account;
+    let mut part = gw.orders.lock(&account.id);
+    let found = part.get_mut(&account.id, meta.order_id);
+    match meta.op {
+        DurableOp::Accept(_) => {
+            gw.durable_bp.inflight.fetch_sub(1, Ordering::Relaxed);
+            gw.durable_bp.committed.fetch_add(1, Ordering::Relaxed);
+            gw.metrics
+                .durable_ack
+                .record(mono_ns().saturating_sub(meta.received_mono_ns));
+            if let Some(o) = found {
+                o.durable = true;
+            }
+        }
+        DurableOp::Cancel => {
+            if let Some(o) = found {
+                o.cancel_pending = false;
+                let open = o.order.qty.saturating_sub(o.filled);
+                for event in [
+                    OrderEvent::CancelRequested,
+                    OrderEvent::Canceled {
+                        filled_total: o.filled,
+                    },
+                ] {
+                    apply_event(o, event, now_ms);
+                }
+                if o.status == OrderStatus::Canceled {
+                    account.risk.close_open(o.symbol_idx, o.order.side, open);
+                }
+            }
+        }
+    }
+    drop(part);
+    if let Some(w) = meta.waiter {
+        let _ = w.send(true);
+    }
+}
+
+/// Moves an order through the state machine; illegal events are logged and ignored (they can
+/// only come from a bug or a confused venue, never from a client).
+pub fn apply_event(o: &mut Order, event: OrderEvent, now_ms: u64) {
+    match switchyard_core::state::transition(o.status, o.filled, o.order.qty, event) {
+        Ok(Transition::Moved { status, filled }) => {
+            o.status = status;
+            o.filled = filled;
+        }
+        Ok(Transition::Unchanged) => {}
+        Err(e) => tracing::warn!(order = o.id.0, %e, "order event ignored"),
+    }
+    o.last_update_ms = now_ms;
+}
+
+/// The journal could not write a durable-path batch: undo what it would have made true.
+pub fn fail_durable(gw: &Gateway, meta: DurableMeta) {
+    let account = &meta.account;
+    let mut part = gw.orders.lock(&account.id);
+    match meta.op {
+        DurableOp::Accept(reservation) => {
+            gw.durable_bp.inflight.fetch_sub(1, Ordering::Relaxed);
+            // Rolled back with its key, so that a retry with the same key creates it anew.
+            if part.remove(&account.id, meta.order_id, None).is_some() {
+                account.risk.release(&reservation);
+            }
+        }
+        DurableOp::Cancel => {
+            if let Some(o) = part.get_mut(&account.id, meta.order_id) {
+                o.cancel_pending = false;
+            }
+        }
+    }
+    drop(part);
+    if let Some(w) = meta.waiter {
+        let _ = w.send(false);
+    }
+}
