@@ -54,6 +54,10 @@ pub struct CommonArgs {
     /// Limit price in the gateway's integer price units.
     #[arg(long, default_value_t = 15_000)]
     pub price: u64,
+    /// HTTP: `POST /orders` (the durable path) at this durability, a unique Idempotency-Key
+    /// per request; without it, `POST /v3/orders`.
+    #[arg(long, value_parser = ["volatile", "local"])]
+    pub durability: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -148,6 +152,7 @@ impl CommonArgs {
                 qty: self.qty,
                 price: self.price,
             },
+            durability: self.durability.clone(),
         }
     }
 }

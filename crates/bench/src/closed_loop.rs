@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::config::{LoadConfig, Transport};
-use crate::http_client::{build_request, HttpConn};
+use crate::http_client::{HttpConn, HttpRequest};
 use crate::report::{Mode, Report, RunShape};
 use crate::stats::{ConnStats, OrderCheck};
 use crate::tcp_client::{self, FrameReader};
@@ -31,8 +31,7 @@ pub async fn run_closed(cfg: &LoadConfig) -> anyhow::Result<Report> {
             let timeline = Timeline::starting_now(cfg);
             let body = cfg.order.json_body();
             for (c, conn) in conns.into_iter().enumerate() {
-                let request =
-                    build_request(&cfg.target, "/v3/orders", &tokens[cfg.account_of(c)], &body);
+                let request = cfg.http_request(&tokens[cfg.account_of(c)], &body, c);
                 handles.push(tokio::spawn(http_conn(addr, timeline, conn, request)));
             }
         }
@@ -65,7 +64,7 @@ async fn http_conn(
     addr: SocketAddr,
     timeline: Timeline,
     mut conn: Option<HttpConn>,
-    request: Vec<u8>,
+    mut request: HttpRequest,
 ) -> ConnStats {
     let mut stats = ConnStats::new();
     if conn.is_none() {
@@ -97,7 +96,7 @@ async fn http_conn(
                 stats.sent += 1;
             }
             stats
-                .http_exchange(&mut conn, &request, measured, sent_at)
+                .http_exchange(&mut conn, request.next(), measured, sent_at)
                 .await;
         }
     })

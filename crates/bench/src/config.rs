@@ -109,9 +109,32 @@ pub struct LoadConfig {
     /// it bounds the run when the server stalls.
     pub drain: Duration,
     pub order: OrderSpec,
+    /// HTTP only: send `POST /orders` at this durability (`volatile`, `local`) with a unique
+    /// Idempotency-Key per request, instead of `POST /v3/orders`.
+    pub durability: Option<String>,
 }
 
 impl LoadConfig {
+    /// The request of HTTP connection `c`.
+    pub fn http_request(
+        &self,
+        token: &str,
+        body: &[u8],
+        c: usize,
+    ) -> crate::http_client::HttpRequest {
+        use crate::http_client::HttpRequest;
+        match &self.durability {
+            None => HttpRequest::v3(&self.target, token, body),
+            Some(level) => {
+                // Unique per run and connection, so repeated runs never replay old keys.
+                let run = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                HttpRequest::durable(&self.target, token, body, level, &format!("b{run:x}c{c}"))
+            }
+        }
+    }
+
     /// A configuration with the CLI's defaults for everything but the essentials.
     pub fn new(transport: Transport, target: impl Into<String>, secret: impl Into<String>) -> Self {
         LoadConfig {
@@ -124,6 +147,7 @@ impl LoadConfig {
             warmup: Duration::ZERO,
             drain: Duration::from_secs(5),
             order: OrderSpec::default(),
+            durability: None,
         }
     }
 

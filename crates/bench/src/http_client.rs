@@ -22,6 +22,55 @@ const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: usize = 1024 * 1024;
 
 /// The request bytes of one connection: every request it sends is identical.
+/// The request of one connection. For the durable path (`POST /orders`) every request must
+/// carry a fresh `Idempotency-Key`: the key's last 16 characters are hex digits of a counter,
+/// rewritten in place before each send (no allocation, the rest of the bytes stay constant).
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    bytes: Vec<u8>,
+    key_at: Option<usize>,
+    counter: u64,
+}
+
+impl HttpRequest {
+    /// `POST /v3/orders`: every request identical.
+    pub fn v3(host: &str, token: &str, body: &[u8]) -> HttpRequest {
+        HttpRequest {
+            bytes: build_request(host, "/v3/orders", token, body),
+            key_at: None,
+            counter: 0,
+        }
+    }
+
+    /// `POST /orders` with `Durability: <level>` and a unique key per request; `key_prefix`
+    /// keeps keys unique across connections and runs.
+    pub fn durable(host: &str, token: &str, body: &[u8], level: &str, key_prefix: &str) -> Self {
+        let mut bytes = build_request(host, "/orders", token, body);
+        let head_end = bytes.len() - body.len() - 2;
+        let extra =
+            format!("Durability: {level}\r\nIdempotency-Key: {key_prefix}-0000000000000000\r\n");
+        let key_at = head_end + extra.len() - 2 - 16;
+        bytes.splice(head_end..head_end, extra.into_bytes());
+        HttpRequest {
+            bytes,
+            key_at: Some(key_at),
+            counter: 0,
+        }
+    }
+
+    /// The bytes of the next request.
+    pub fn next(&mut self) -> &[u8] {
+        if let Some(at) = self.key_at {
+            self.counter += 1;
+            let hex = b"0123456789abcdef";
+            for (i, b) in self.bytes[at..at + 16].iter_mut().enumerate() {
+                *b = hex[((self.counter >> ((15 - i) * 4)) & 0xf) as usize];
+            }
+        }
+        &self.bytes
+    }
+}
+
 pub fn build_request(host: &str, path: &str, token: &str, body: &[u8]) -> Vec<u8> {
     let mut r = Vec::with_capacity(160 + token.len() + body.len());
     r.extend_from_slice(b"POST ");
@@ -342,6 +391,20 @@ mod tests {
     // Goal: the pre-built request is a well-formed POST with the right Content-Length.
     #[test]
     fn request_bytes() {
+        let mut d = HttpRequest::durable("h:1", "tok", b"{}", "local", "b0");
+        let first = String::from_utf8(d.next().to_vec()).unwrap();
+        assert!(first.starts_with("POST /orders HTTP/1.1\r\n"), "{first}");
+        assert!(
+            first.contains(
+                "\r\nDurability: local\r\nIdempotency-Key: b0-0000000000000001\r\n\r\n{}"
+            ),
+            "{first}"
+        );
+        let second = String::from_utf8(d.next().to_vec()).unwrap();
+        assert!(
+            second.contains("Idempotency-Key: b0-0000000000000002\r\n"),
+            "{second}"
+        );
         let r = build_request("h:1", "/v3/orders", "tok", b"{}");
         assert_eq!(
             r,

@@ -38,7 +38,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::config::{OpenConfig, Transport};
-use crate::http_client::{build_request, HttpConn};
+use crate::http_client::{HttpConn, HttpRequest};
 use crate::report::{Mode, Report, RunShape};
 use crate::stats::{ConnStats, OrderCheck};
 use crate::tcp_client::{self, FrameReader};
@@ -163,12 +163,7 @@ pub async fn run_open(cfg: &OpenConfig) -> anyhow::Result<Report> {
             };
             let body = load.order.json_body();
             for (c, (conn, rx)) in conns.into_iter().zip(receivers).enumerate() {
-                let request = build_request(
-                    &load.target,
-                    "/v3/orders",
-                    &tokens[load.account_of(c)],
-                    &body,
-                );
+                let request = load.http_request(&tokens[load.account_of(c)], &body, c);
                 handles.push(tokio::spawn(http_conn(ctx, conn, request, rx)));
             }
         }
@@ -223,7 +218,7 @@ fn drain_unsent(ctx: &Ctx, rx: &mut mpsc::UnboundedReceiver<Instant>, stats: &mu
 async fn http_conn(
     ctx: Ctx,
     mut conn: Option<HttpConn>,
-    request: Vec<u8>,
+    mut request: HttpRequest,
     mut rx: mpsc::UnboundedReceiver<Instant>,
 ) -> ConnStats {
     let mut stats = ConnStats::new();
@@ -260,7 +255,7 @@ async fn http_conn(
                     stats.record_send_lag(sent_at - intended);
                 }
                 stats
-                    .http_exchange(&mut conn, &request, measured, intended)
+                    .http_exchange(&mut conn, request.next(), measured, intended)
                     .await;
                 break;
             }

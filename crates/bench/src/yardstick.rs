@@ -86,7 +86,8 @@ async fn handle_http(
     req: Request<Incoming>,
     seq: Arc<AtomicU64>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    if req.method() != Method::POST || req.uri().path() != "/v3/orders" {
+    // The same answer for the hot path and the durable path (`/orders`): the ceiling for both.
+    if req.method() != Method::POST || !matches!(req.uri().path(), "/v3/orders" | "/orders") {
         return Ok(json_response(
             StatusCode::NOT_FOUND,
             r#"{"status":"REJECTED","reason":"NOT_FOUND"}"#.into(),
