@@ -18,6 +18,8 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done | tee "$OUT/durable-closed.txt"
 
+# The raw disk in the same sitting: append 4 KiB + fdatasync back to back, next to the journal.
+"$BIN" bench fsync --dir "$(dirname "$JOURNAL")" --duration 10 | tee -a "$OUT/durable-closed.txt"
 commits0=$(metric gateway_journal_commits_total); records0=$(metric gateway_journal_records_total)
 "$BIN" bench open --target 127.0.0.1:$GW_PORT --rate "$RATE" --duration "$OSECS" --connections 64 \
   --durability local --secret "$SECRET" --json "$OUT/durable-open.json" >/dev/null

@@ -21,6 +21,24 @@ pub enum BenchCommand {
     YardstickHttp(YardstickHttpArgs),
     /// Minimal binary TCP server answering every frame with ACCEPT (the TCP ceiling).
     YardstickTcp(YardstickTcpArgs),
+    /// Raw append + fdatasync latency of the disk holding `--dir` (the durable yardstick).
+    Fsync(FsyncArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FsyncArgs {
+    /// Directory on the disk to measure (the journal's).
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Seconds to measure.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Bytes appended before each fdatasync.
+    #[arg(long, default_value_t = 4096)]
+    pub bytes: usize,
+    /// Also write the result as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 /// Arguments every load mode shares.

@@ -31,6 +31,7 @@
 pub mod cli;
 pub mod closed_loop;
 pub mod config;
+pub mod fsync;
 pub mod http_client;
 pub mod open_loop;
 pub mod pipelined;
@@ -100,6 +101,18 @@ async fn run_async(cmd: BenchCommand) -> anyhow::Result<()> {
             let listener = bind(&a.listen).await?;
             eprintln!("yardstick-http listening on {}", listener.local_addr()?);
             return Ok(yardstick::serve_http(listener, stop_signal(a.duration)).await?);
+        }
+        BenchCommand::Fsync(a) => {
+            let r = fsync::run(&a.dir, Duration::from_secs(a.duration), a.bytes)?;
+            println!(
+                "fdatasync {} B: {} syncs p50={}us p99={}us p99.9={}us max={}us",
+                r.bytes_per_sync, r.syncs, r.p50_us, r.p99_us, r.p999_us, r.max_us
+            );
+            if let Some(path) = a.json {
+                std::fs::write(&path, serde_json::to_vec_pretty(&r)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            return Ok(());
         }
         BenchCommand::YardstickTcp(a) => {
             let listener = bind(&a.listen).await?;
