@@ -96,7 +96,7 @@ async fn http_conn(
                 stats.sent += 1;
             }
             stats
-                .http_exchange(&mut conn, request.next(), measured, sent_at)
+                .http_exchange(&mut conn, request.next_bytes(), measured, sent_at)
                 .await;
         }
     })

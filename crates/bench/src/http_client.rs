@@ -59,7 +59,7 @@ impl HttpRequest {
     }
 
     /// The bytes of the next request.
-    pub fn next(&mut self) -> &[u8] {
+    pub fn next_bytes(&mut self) -> &[u8] {
         if let Some(at) = self.key_at {
             self.counter += 1;
             let hex = b"0123456789abcdef";
@@ -392,7 +392,7 @@ mod tests {
     #[test]
     fn request_bytes() {
         let mut d = HttpRequest::durable("h:1", "tok", b"{}", "local", "b0");
-        let first = String::from_utf8(d.next().to_vec()).unwrap();
+        let first = String::from_utf8(d.next_bytes().to_vec()).unwrap();
         assert!(first.starts_with("POST /orders HTTP/1.1\r\n"), "{first}");
         assert!(
             first.contains(
@@ -400,7 +400,7 @@ mod tests {
             ),
             "{first}"
         );
-        let second = String::from_utf8(d.next().to_vec()).unwrap();
+        let second = String::from_utf8(d.next_bytes().to_vec()).unwrap();
         assert!(
             second.contains("Idempotency-Key: b0-0000000000000002\r\n"),
             "{second}"

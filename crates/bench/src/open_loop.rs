@@ -255,7 +255,7 @@ async fn http_conn(
                     stats.record_send_lag(sent_at - intended);
                 }
                 stats
-                    .http_exchange(&mut conn, request.next(), measured, intended)
+                    .http_exchange(&mut conn, request.next_bytes(), measured, intended)
                     .await;
                 break;
             }

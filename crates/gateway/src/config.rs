@@ -19,6 +19,7 @@ pub struct Config {
     pub journal: JournalSection,
     pub orders: OrdersSection,
     pub stream: StreamSection,
+    pub audit: AuditSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -388,11 +389,11 @@ impl OrdersSection {
                 o.inflight_decline_ratio,
             ),
         ] {
-            if !(v > 0.0 && v <= 1.0) {
+            if v.is_nan() || v <= 0.0 || v > 1.0 {
                 return Err(err(key, "must be in (0, 1]"));
             }
         }
-        if !(o.inflight_target_wal_age_sec > 0.0) {
+        if o.inflight_target_wal_age_sec.is_nan() || o.inflight_target_wal_age_sec <= 0.0 {
             return Err(err(
                 "BACKPRESSURE_INFLIGHT_TARGET_WAL_AGE_SEC",
                 "must be > 0",
@@ -545,6 +546,14 @@ env_table! {
     "SSE_MAX_CLIENTS" => |c, k, v| c.stream.max_clients = parse_num(k, v)?;
     "SSE_REPLAY_MAX_EVENTS" => |c, k, v| c.stream.replay_max_events = parse_num(k, v)?;
     "SSE_REPLAY_MAX_BYTES" => |c, k, v| c.stream.replay_max_bytes = parse_num(k, v)?;
+    // [audit]: the hash chain over the journal (§3.8).
+    "AUDIT_HMAC_KEY" => |c, _k, v| c.audit.hmac_key = v.to_string();
+    "AUDIT_HMAC_KEYS" => |c, _k, v| c.audit.hmac_keys = v.to_string();
+    "AUDIT_KEY_ID" => |c, _k, v| c.audit.key_id = v.trim().to_string();
+    "AUDIT_ANCHOR_PATH" => |c, _k, v| c.audit.anchor_path = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+    "AUDIT_ANCHOR_EXPORT_DIR" => |c, _k, v| c.audit.anchor_export_dir = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+    "AUDIT_CHAIN_POLL_MS" => |c, k, v| c.audit.poll_interval_ms = parse_num(k, v)?;
+    "AUDIT_CHAIN_SYNC_MS" => |c, k, v| c.audit.sync_interval_ms = parse_num(k, v)?;
 }
 
 impl Config {
@@ -589,6 +598,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.orders.validate()?;
         self.stream.validate()?;
+        self.audit.validate()?;
         let v = &self.v3;
         if v.shard_count == 0 || v.shard_count > 256 {
             return Err(err("V3_SHARD_COUNT", "must be 1..=256"));
@@ -868,6 +878,295 @@ fn account_rules(
             d.rate_burst
         }),
     })
+}
+
+// ---- [stream]: the event stream hub (SSE and WebSocket, §2.5; crate::stream) ----
+
+/// The event stream hub. Every queue and buffer is bounded; see `docs/architecture.md` for
+/// what the bounds add up to in bytes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamSection {
+    /// `SSE_BUFFER_SIZE`: replay ring per account, events.
+    pub buffer_size: usize,
+    /// `SSE_ORDER_BUFFER_SIZE`: replay ring per order, events.
+    pub order_buffer_size: usize,
+    /// `SSE_KEEPALIVE_SEC` (seconds, decimals allowed: `0.05`): period of the SSE
+    /// `: keep-alive` comment and of WebSocket pings, ms.
+    pub keepalive_ms: u64,
+    /// `SSE_DISPATCH_QUEUE_CAPACITY`: publish calls waiting for the dispatcher; beyond it an
+    /// event is dropped, counted, and its account's subscribers get `resync_required`.
+    pub dispatch_queue_capacity: usize,
+    /// `SSE_CLIENT_QUEUE_CAPACITY`: events queued per subscriber; a subscriber that would
+    /// exceed it is cut off.
+    pub client_queue_capacity: usize,
+    /// `SSE_CLIENT_QUEUE_MAX_BYTES`: frame bytes queued per subscriber, likewise.
+    pub client_queue_max_bytes: usize,
+    /// `SSE_MAX_CLIENTS`: open SSE and WebSocket streams; beyond it 503 `TOO_MANY_STREAMS`.
+    pub max_clients: usize,
+    /// `SSE_REPLAY_MAX_EVENTS`: events kept for replay, all scopes together (also bounds
+    /// the tracked accounts and orders: a scope is forgotten with its last buffered event).
+    pub replay_max_events: usize,
+    /// `SSE_REPLAY_MAX_BYTES`: bytes kept for replay (frame + key + 192 B per event).
+    pub replay_max_bytes: usize,
+}
+
+impl Default for StreamSection {
+    fn default() -> Self {
+        StreamSection {
+            buffer_size: 1_000,
+            order_buffer_size: 64,
+            keepalive_ms: 15_000,
+            dispatch_queue_capacity: 10_000,
+            client_queue_capacity: 4_096,
+            client_queue_max_bytes: 1 << 20,
+            max_clients: 10_000,
+            replay_max_events: 100_000,
+            replay_max_bytes: 32 << 20,
+        }
+    }
+}
+
+impl StreamSection {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let s = self;
+        if !(1..=100_000).contains(&s.buffer_size) {
+            return Err(err("SSE_BUFFER_SIZE", "must be 1..=100000"));
+        }
+        if !(1..=10_000).contains(&s.order_buffer_size) {
+            return Err(err("SSE_ORDER_BUFFER_SIZE", "must be 1..=10000"));
+        }
+        if !(10..=3_600_000).contains(&s.keepalive_ms) {
+            return Err(err("SSE_KEEPALIVE_SEC", "must be 0.01..=3600 seconds"));
+        }
+        if !(1..=1 << 24).contains(&s.dispatch_queue_capacity) {
+            return Err(err("SSE_DISPATCH_QUEUE_CAPACITY", "must be 1..=16777216"));
+        }
+        if !(1..=1 << 20).contains(&s.client_queue_capacity) {
+            return Err(err("SSE_CLIENT_QUEUE_CAPACITY", "must be 1..=1048576"));
+        }
+        if s.client_queue_max_bytes < 1024 {
+            return Err(err("SSE_CLIENT_QUEUE_MAX_BYTES", "must be ≥ 1024"));
+        }
+        if !(1..=1_000_000).contains(&s.max_clients) {
+            return Err(err("SSE_MAX_CLIENTS", "must be 1..=1000000"));
+        }
+        if !(1..=1 << 24).contains(&s.replay_max_events) {
+            return Err(err("SSE_REPLAY_MAX_EVENTS", "must be 1..=16777216"));
+        }
+        if s.replay_max_bytes < 64 * 1024 {
+            return Err(err("SSE_REPLAY_MAX_BYTES", "must be ≥ 65536"));
+        }
+        Ok(())
+    }
+}
+
+/// Seconds, decimals allowed (`15`, `0.05`), as milliseconds.
+fn parse_secs_as_ms(key: &str, v: &str) -> Result<u64, ConfigError> {
+    let secs: f64 = parse_num(key, v)?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(err(key, format!("not a number of seconds: {v:?}")));
+    }
+    Ok((secs * 1_000.0).round() as u64)
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    // Goal: the SSE_* variables set the [stream] section, seconds may have decimals, and bad
+    // values are refused naming the variable; the TOML section rejects unknown keys.
+    #[test]
+    fn stream_section_env_and_validation() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("SSE_BUFFER_SIZE", "10"),
+                ("SSE_KEEPALIVE_SEC", "0.05"),
+                ("SSE_DISPATCH_QUEUE_CAPACITY", "20"),
+                ("SSE_MAX_CLIENTS", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.stream.buffer_size, 10);
+        assert_eq!(c.stream.keepalive_ms, 50);
+        assert_eq!(c.stream.dispatch_queue_capacity, 20);
+        assert_eq!(c.stream.max_clients, 3);
+        assert_eq!(Config::default().stream.keepalive_ms, 15_000);
+        for (k, v) in [
+            ("SSE_BUFFER_SIZE", "0"),
+            ("SSE_KEEPALIVE_SEC", "0"),
+            ("SSE_KEEPALIVE_SEC", "soon"),
+            ("SSE_CLIENT_QUEUE_MAX_BYTES", "10"),
+            ("SSE_MAX_CLIENTS", "0"),
+        ] {
+            let e = Config::load(None, env(&[(k, v)])).unwrap_err();
+            assert_eq!(e.key, k, "{k}={v}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[stream]\nbuffer_size = 5\norder_buffer_size = 2\n").unwrap();
+        let c = Config::load(Some(&p), env(&[])).unwrap();
+        assert_eq!((c.stream.buffer_size, c.stream.order_buffer_size), (5, 2));
+        std::fs::write(&p, "[stream]\nbufer_size = 5\n").unwrap();
+        let e = Config::load(Some(&p), env(&[])).unwrap_err();
+        assert!(e.message.contains("bufer_size"), "{e}");
+    }
+}
+
+// ---- [audit]: the tamper-evident hash chain over the journal (§3.8; switchyard_journal::audit) ----
+
+/// The audit chain: on when a key is configured (`hmac_key` or `hmac_keys`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// `AUDIT_HMAC_KEY`: one key, id `key-1` (`base64:` prefix allowed).
+    pub hmac_key: String,
+    /// `AUDIT_HMAC_KEYS`: `id:value,id2:base64:...` for rotation; wins over `hmac_key`.
+    pub hmac_keys: String,
+    /// `AUDIT_KEY_ID`: the key new records are chained with; empty = the first.
+    pub key_id: String,
+    /// `AUDIT_ANCHOR_PATH`; unset = `<journal dir>/audit/anchor.json`.
+    pub anchor_path: Option<PathBuf>,
+    /// `AUDIT_ANCHOR_EXPORT_DIR`: the first anchor of each UTC day is copied there.
+    pub anchor_export_dir: Option<PathBuf>,
+    /// `AUDIT_CHAIN_POLL_MS`: how often the idle auditor looks for new durable records.
+    pub poll_interval_ms: u64,
+    /// `AUDIT_CHAIN_SYNC_MS`: longest wait before new chain entries are fdatasynced and the
+    /// anchor is replaced.
+    pub sync_interval_ms: u64,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            hmac_key: String::new(),
+            hmac_keys: String::new(),
+            key_id: String::new(),
+            anchor_path: None,
+            anchor_export_dir: None,
+            poll_interval_ms: 25,
+            sync_interval_ms: 100,
+        }
+    }
+}
+
+impl std::fmt::Debug for AuditSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Key values are secrets: show only whether they are set.
+        f.debug_struct("AuditSection")
+            .field("hmac_key", &(!self.hmac_key.is_empty()).then_some("<set>"))
+            .field(
+                "hmac_keys",
+                &(!self.hmac_keys.is_empty()).then_some("<set>"),
+            )
+            .field("key_id", &self.key_id)
+            .field("anchor_path", &self.anchor_path)
+            .field("anchor_export_dir", &self.anchor_export_dir)
+            .field("poll_interval_ms", &self.poll_interval_ms)
+            .field("sync_interval_ms", &self.sync_interval_ms)
+            .finish()
+    }
+}
+
+impl AuditSection {
+    /// The key ring; `None` when no key is configured (the chain is off).
+    pub fn key_ring(&self) -> Result<Option<switchyard_journal::audit::KeyRing>, ConfigError> {
+        let opt = |s: &str| Some(s.to_string()).filter(|s| !s.trim().is_empty());
+        let (keys, key, id) = (opt(&self.hmac_keys), opt(&self.hmac_key), opt(&self.key_id));
+        switchyard_journal::audit::KeyRing::from_settings(
+            keys.as_deref(),
+            key.as_deref(),
+            id.as_deref(),
+        )
+        .map_err(|e| {
+            let var = if e.0.starts_with("AUDIT_KEY_ID") {
+                "AUDIT_KEY_ID"
+            } else if keys.is_some() {
+                "AUDIT_HMAC_KEYS"
+            } else {
+                "AUDIT_HMAC_KEY"
+            };
+            err(var, e.0)
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.key_ring()?;
+        if !(1..=1_000).contains(&self.poll_interval_ms) {
+            return Err(err("AUDIT_CHAIN_POLL_MS", "must be 1..=1000"));
+        }
+        if !(1..=60_000).contains(&self.sync_interval_ms) {
+            return Err(err("AUDIT_CHAIN_SYNC_MS", "must be 1..=60000"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod audit_tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    // Goal: the chain is off without a key, on with the reference's variables, and a bad key
+    // setting stops startup naming the variable without echoing the secret.
+    #[test]
+    fn audit_section_env_and_validation() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert!(c.audit.key_ring().unwrap().is_none());
+        let c = Config::load(
+            None,
+            env(&[
+                ("AUDIT_HMAC_KEYS", "k1:first,k2:base64:c2Vjb25k"),
+                ("AUDIT_KEY_ID", "k2"),
+                ("AUDIT_ANCHOR_PATH", "/tmp/x/anchor.json"),
+                ("AUDIT_ANCHOR_EXPORT_DIR", "/tmp/x/export"),
+            ]),
+        )
+        .unwrap();
+        let ring = c.audit.key_ring().unwrap().unwrap();
+        assert_eq!((ring.keys().len(), ring.active().id()), (2, "k2"));
+        assert_eq!(
+            c.audit.anchor_path,
+            Some(PathBuf::from("/tmp/x/anchor.json"))
+        );
+        assert!(!format!("{:?}", c.audit).contains("first"));
+        let c = Config::load(None, env(&[("AUDIT_HMAC_KEY", "solo")])).unwrap();
+        assert_eq!(c.audit.key_ring().unwrap().unwrap().active().id(), "key-1");
+        for (vars, key) in [
+            (
+                &[("AUDIT_HMAC_KEYS", "k1:a"), ("AUDIT_KEY_ID", "nope")][..],
+                "AUDIT_KEY_ID",
+            ),
+            (&[("AUDIT_HMAC_KEYS", "k1:a,k1:b")][..], "AUDIT_HMAC_KEYS"),
+            (&[("AUDIT_HMAC_KEY", "base64:***")][..], "AUDIT_HMAC_KEY"),
+            (&[("AUDIT_CHAIN_POLL_MS", "0")][..], "AUDIT_CHAIN_POLL_MS"),
+        ] {
+            let e = Config::load(None, env(vars)).unwrap_err();
+            assert_eq!(e.key, key, "{vars:?}: {e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[audit]\nhmac_keys = \"a:b\"\nsync_interval_ms = 50\n").unwrap();
+        let c = Config::load(Some(&p), env(&[])).unwrap();
+        assert_eq!(c.audit.sync_interval_ms, 50);
+        std::fs::write(&p, "[audit]\nhmac_kyes = \"a:b\"\n").unwrap();
+        let e = Config::load(Some(&p), env(&[])).unwrap_err();
+        assert!(e.message.contains("hmac_kyes"), "{e}");
+    }
 }
 
 #[cfg(test)]

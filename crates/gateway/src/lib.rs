@@ -15,6 +15,7 @@
 //! (`switchyard-auth`).
 
 pub mod accept;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod confirm;
@@ -28,6 +29,7 @@ pub mod records;
 pub mod replay;
 pub mod server;
 pub mod state;
+pub mod stream;
 pub mod tcp;
 
 pub use config::Config;

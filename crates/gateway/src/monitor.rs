@@ -313,25 +313,6 @@ pub fn try_recover_shard(gw: &Gateway, shard: &Shard) -> bool {
     true
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // Goal: the sliding window forgets events older than the window and stays bounded.
-    #[test]
-    fn window_slides() {
-        let mut w = VecDeque::new();
-        assert_eq!(bump(&mut w, 0, 100, 10), 1);
-        assert_eq!(bump(&mut w, 50, 100, 10), 2);
-        assert_eq!(bump(&mut w, 120, 100, 10), 2);
-        assert_eq!(bump(&mut w, 300, 100, 10), 1);
-        for t in 0..100 {
-            bump(&mut w, 300 + t, 1_000, 3);
-        }
-        assert_eq!(w.len(), 3);
-    }
-}
-
 /// Bytes of the journal's segment files.
 fn journal_bytes(dir: &std::path::Path) -> u64 {
     switchyard_journal::list_segments(dir)
@@ -363,4 +344,23 @@ fn disk_free_pct(dir: &std::path::Path) -> Option<u64> {
         return None;
     }
     Some((st.f_bavail as u128 * 100 / total) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: the sliding window forgets events older than the window and stays bounded.
+    #[test]
+    fn window_slides() {
+        let mut w = VecDeque::new();
+        assert_eq!(bump(&mut w, 0, 100, 10), 1);
+        assert_eq!(bump(&mut w, 50, 100, 10), 2);
+        assert_eq!(bump(&mut w, 120, 100, 10), 2);
+        assert_eq!(bump(&mut w, 300, 100, 10), 1);
+        for t in 0..100 {
+            bump(&mut w, 300 + t, 1_000, 3);
+        }
+        assert_eq!(w.len(), 3);
+    }
 }

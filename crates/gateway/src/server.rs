@@ -38,6 +38,8 @@ pub struct Server {
     engines: Vec<JoinHandle<()>>,
     monitor: JoinHandle<()>,
     writer: JoinHandle<()>,
+    /// The audit chain's `auditor` thread, when a key is configured.
+    auditor: Option<switchyard_journal::audit::Auditor>,
     listeners: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -84,6 +86,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         "journal replayed"
     );
     *gw.journal.lock() = Some(journal.clone());
+    let auditor = crate::audit::start(&gw, journal.durable_watch())?;
     for (shard, next) in gw.shards.iter().zip(&replay.next_order) {
         shard
             .next_order
@@ -147,6 +150,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         engines,
         monitor,
         writer,
+        auditor,
         listeners,
     })
 }
@@ -216,6 +220,8 @@ impl Server {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let gw = self.gw.clone();
         let _ = self.shutdown.send(true);
+        // Ends every SSE/WebSocket stream, so connections can finish their graceful shutdown.
+        gw.hub.close();
         gw.accepting.store(false, Ordering::Release);
         for l in self.listeners {
             let _ = l.await;
@@ -223,6 +229,7 @@ impl Server {
         let engines = self.engines;
         let monitor = self.monitor;
         let writer = self.writer;
+        let auditor = self.auditor;
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             for s in &gw.shards {
                 let _ = s.tx.send(Task::Stop);
@@ -245,6 +252,15 @@ impl Server {
                 let _ = rx.blocking_recv();
             }
             let _ = writer.join();
+            // Everything is durable now: chain it all, sync, and write the final anchor.
+            if let Some(a) = auditor {
+                let st = a.stop();
+                tracing::info!(
+                    chained_seq = st.chained_seq,
+                    anchor_seq = st.last_anchor_seq,
+                    "audit chain closed"
+                );
+            }
             tracing::info!("gateway stopped; journal closed cleanly");
             Ok(())
         })

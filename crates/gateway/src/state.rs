@@ -179,6 +179,10 @@ pub struct Gateway {
     pub orders: crate::orders::OrderStore,
     pub durable_bp: crate::orders::Backpressure,
     pub accept_seq: AtomicU64,
+    /// Order event streams (SSE, WebSocket): `hub.publish(...)` from anywhere, never blocks.
+    pub hub: crate::stream::Hub,
+    /// The audit chain's status and keys, when the chain is on (set once at startup).
+    pub audit: crate::audit::AuditLink,
     pub started_ms: u64,
     /// Unique per gateway instance (several may share a test process).
     pub instance: u64,
@@ -213,11 +217,15 @@ impl Gateway {
             cfg.orders.finished_retention_sec,
         );
         let durable_bp = crate::orders::Backpressure::new(&cfg.orders);
+        let metrics = Metrics::default();
+        let hub = crate::stream::Hub::new(&cfg.stream, metrics.sse.clone());
         Gateway {
             cfg,
             risk,
             auth,
-            metrics: Metrics::default(),
+            metrics,
+            hub,
+            audit: Default::default(),
             shards,
             global_killed: AtomicBool::new(false),
             accepting: AtomicBool::new(true),
@@ -374,10 +382,8 @@ impl Gateway {
     /// The shard that journals an account's durable-path records (stable for its lifetime,
     /// so one account's records stay in order).
     pub fn account_shard(&self, account: &str) -> u16 {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = ahash::RandomState::with_seeds(7, 11, 13, 17).build_hasher();
-        account.hash(&mut h);
-        (h.finish() % self.shards.len() as u64) as u16
+        let h = ahash::RandomState::with_seeds(7, 11, 13, 17).hash_one(account);
+        (h % self.shards.len() as u64) as u16
     }
 
     pub fn journal_handle(&self) -> Option<JournalHandle<BatchMeta>> {

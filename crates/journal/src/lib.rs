@@ -18,6 +18,9 @@
 //! * `reader.rs` — [`replay`] (recovery, repairs a torn tail), [`scan`]
 //!   (read-only) and [`verify`].
 //! * `error.rs` — [`JournalError`].
+//! * `audit.rs` — the HMAC-SHA256 hash chain over every record: key ring,
+//!   the `auditor` thread that follows the durable journal, chain files,
+//!   anchors and [`audit::verify`].
 //!
 //! Durability contract: a record is durable once [`DurableListener::on_durable`]
 //! has been called for its batch (written and `fdatasync`'ed, unless
@@ -26,6 +29,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod error;
 mod reader;
 mod record;
@@ -39,6 +43,6 @@ pub use segment::{
     list_segments, segment_file_name, SegmentInfo, MAX_SEGMENTS, SEGMENT_HEADER_LEN, SEGMENT_MAGIC,
 };
 pub use writer::{
-    start, start_with_replay, Batch, CommitStats, DurableListener, FaultPlan, JournalHandle,
-    SubmitError, WriterConfig,
+    start, start_with_replay, Batch, CommitStats, DurableListener, DurableWatch, FaultPlan,
+    JournalHandle, SubmitError, WriterConfig,
 };

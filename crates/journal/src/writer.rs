@@ -349,6 +349,11 @@ impl<T: Send + 'static> JournalHandle<T> {
         self.shared.durable_seq.load(Ordering::Acquire)
     }
 
+    /// A view of the durable watermark that does not keep the writer running.
+    pub fn durable_watch(&self) -> DurableWatch {
+        DurableWatch(Arc::clone(&self.shared))
+    }
+
     /// Highest sequence number handed out to a commit in flight (rewinds if
     /// that commit fails).
     pub fn last_assigned_seq(&self) -> u64 {
@@ -367,6 +372,33 @@ impl<T: Send + 'static> JournalHandle<T> {
                 Some(self.shared.epoch.elapsed().saturating_sub(at))
             }
         }
+    }
+}
+
+/// Read-only view of a journal's durable watermark that does not keep the
+/// writer alive (unlike a [`JournalHandle`], which holds the submission
+/// queue open). Followers such as the audit chain poll it.
+#[derive(Clone)]
+pub struct DurableWatch(Arc<Shared>);
+
+impl DurableWatch {
+    /// A watermark that never moves: for offline tools and tests that follow
+    /// a journal no writer is appending to.
+    pub fn fixed(durable_seq: u64) -> Self {
+        DurableWatch(Arc::new(Shared::new(durable_seq)))
+    }
+
+    /// Highest sequence number known to be durable.
+    pub fn durable_seq(&self) -> u64 {
+        self.0.durable_seq.load(Ordering::Acquire)
+    }
+}
+
+impl std::fmt::Debug for DurableWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DurableWatch")
+            .field(&self.durable_seq())
+            .finish()
     }
 }
 

@@ -1,10 +1,13 @@
-//! `switchyard journal dump|verify`: read a journal offline, never modifying it.
+//! `switchyard journal dump|verify|anchor`: read a journal offline, never modifying it.
+//! `verify` also checks the audit hash chain when keys are given; `anchor` prints (and can
+//! export) the chain's current anchor.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
+use switchyard_journal::audit::{self, Anchor, KeyRing, VerifyOutcome, ENV_KEY, ENV_KEYS};
 
 #[derive(Subcommand)]
 pub enum JournalCommand {
@@ -26,7 +29,8 @@ pub enum JournalCommand {
         #[arg(long)]
         limit: Option<u64>,
     },
-    /// Check every checksum, sequence number and segment header; exit 1 on damage.
+    /// Check every checksum, sequence number and segment header, and with audit keys the hash
+    /// chain and the anchor; exit 1 on damage.
     Verify {
         #[arg(
             long,
@@ -34,6 +38,29 @@ pub enum JournalCommand {
             env = "GATEWAY_JOURNAL_DIR"
         )]
         dir: PathBuf,
+        /// Audit chain keys, `id:value,id2:base64:...`; without it `AUDIT_HMAC_KEYS` or
+        /// `AUDIT_HMAC_KEY` from the environment. No keys: the chain is not checked.
+        #[arg(long)]
+        keys: Option<String>,
+        /// Anchor to check the chain against, e.g. an exported copy (default: the gateway's
+        /// anchor file, if there is one).
+        #[arg(long)]
+        anchor: Option<PathBuf>,
+    },
+    /// Print the audit chain's current anchor as JSON.
+    Anchor {
+        #[arg(
+            long,
+            default_value = "var/gateway/journal",
+            env = "GATEWAY_JOURNAL_DIR"
+        )]
+        dir: PathBuf,
+        /// The anchor file (default `<dir>/audit/anchor.json`).
+        #[arg(long, env = "AUDIT_ANCHOR_PATH")]
+        anchor_path: Option<PathBuf>,
+        /// Also write it to this file, atomically, for storage outside the gateway's host.
+        #[arg(long)]
+        export: Option<PathBuf>,
     },
 }
 
@@ -45,7 +72,12 @@ pub fn run(cmd: JournalCommand) -> anyhow::Result<()> {
             until,
             limit,
         } => dump(&dir, since.as_deref(), until.as_deref(), limit),
-        JournalCommand::Verify { dir } => verify(&dir),
+        JournalCommand::Verify { dir, keys, anchor } => verify(&dir, keys.as_deref(), anchor),
+        JournalCommand::Anchor {
+            dir,
+            anchor_path,
+            export,
+        } => anchor(&dir, anchor_path, export.as_deref()),
     }
 }
 
@@ -111,14 +143,23 @@ fn dump(
     Ok(())
 }
 
-fn verify(dir: &std::path::Path) -> anyhow::Result<()> {
+fn verify(dir: &Path, keys: Option<&str>, anchor: Option<PathBuf>) -> anyhow::Result<()> {
     if !dir.is_dir() {
         bail!("journal directory {} does not exist", dir.display());
     }
     let r = switchyard_journal::verify(dir)?;
-    println!(
-        "{}",
-        serde_json::json!({
+    let ring = match keys {
+        Some(k) => KeyRing::from_settings(Some(k), None, None),
+        None => KeyRing::from_settings(
+            env_var(ENV_KEYS).as_deref(),
+            env_var(ENV_KEY).as_deref(),
+            None,
+        ),
+    }
+    .map_err(|e| anyhow::anyhow!("audit keys: {e}"))?;
+    let chain = ring.as_ref().map(|ring| verify_chain(dir, ring, anchor));
+    let chain_ok = !matches!(chain, Some((false, _)));
+    let mut out = serde_json::json!({
             "ok": r.is_clean(),
             "segments": r.segments,
             "records": r.records,
@@ -126,10 +167,89 @@ fn verify(dir: &std::path::Path) -> anyhow::Result<()> {
             "lastSeq": r.last_seq,
             "tornTail": r.torn_tail.as_ref().map(|d| serde_json::json!({"segment": d.segment, "offset": d.offset, "seq": d.seq, "reason": d.reason})),
             "corrupt": r.corrupt.as_ref().map(|d| serde_json::json!({"segment": d.segment, "offset": d.offset, "seq": d.seq, "reason": d.reason})),
-        })
-    );
-    if !r.is_clean() {
+    });
+    if let Some((_, audit)) = chain {
+        out["audit"] = audit;
+    }
+    println!("{out}");
+    if !r.is_clean() || !chain_ok {
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Verifies the whole chain, then the anchor (the one given, else the gateway's anchor file if
+/// it exists). Returns (ok, the JSON report); damage is also printed to stderr with its seq.
+fn verify_chain(dir: &Path, ring: &KeyRing, anchor: Option<PathBuf>) -> (bool, serde_json::Value) {
+    let v = audit::verify(dir, Some(ring), 0, u64::MAX);
+    let mut report = outcome_json(&v);
+    let mut ok = v.ok;
+    if let Some(e) = &v.error {
+        eprintln!("audit chain: {e}");
+    }
+    let (path, explicit) = match anchor {
+        Some(p) => (p, true),
+        None => (
+            env_var(audit::ENV_ANCHOR_PATH)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| audit::default_anchor_path(dir)),
+            false,
+        ),
+    };
+    match Anchor::read(&path) {
+        Ok(Some(a)) => {
+            let av = audit::verify_anchor(dir, Some(ring), &a);
+            if let Some(e) = &av.error {
+                eprintln!("audit anchor {}: {e}", path.display());
+            }
+            ok &= av.ok;
+            report["anchor"] = serde_json::json!({
+                "path": path,
+                "seq": a.seq,
+                "ok": av.ok,
+                "error": av.error,
+                "badSeq": av.bad_seq,
+            });
+        }
+        Ok(None) if !explicit => {}
+        Ok(None) => {
+            eprintln!("audit anchor {} does not exist", path.display());
+            ok = false;
+        }
+        Err(e) => {
+            eprintln!("audit anchor: {e}");
+            ok = false;
+            report["anchor"] = serde_json::json!({"path": path, "ok": false, "error": e});
+        }
+    }
+    (ok, report)
+}
+
+fn outcome_json(v: &VerifyOutcome) -> serde_json::Value {
+    serde_json::json!({
+        "ok": v.ok,
+        "checked": v.checked,
+        "lastSeq": v.last_seq,
+        "error": v.error,
+        "badSeq": v.bad_seq,
+    })
+}
+
+/// Prints the anchor; with `export`, also writes it atomically to that file.
+fn anchor(dir: &Path, anchor_path: Option<PathBuf>, export: Option<&Path>) -> anyhow::Result<()> {
+    let path = anchor_path.unwrap_or_else(|| audit::default_anchor_path(dir));
+    let a = Anchor::read(&path)
+        .map_err(|e| anyhow::anyhow!("reading the anchor: {e}"))?
+        .with_context(|| format!("no anchor at {} (is the audit chain on?)", path.display()))?;
+    let json = a.to_json();
+    println!("{json}");
+    if let Some(to) = export {
+        audit::write_file_atomic(to, format!("{json}\n").as_bytes())
+            .with_context(|| format!("writing {}", to.display()))?;
     }
     Ok(())
 }

@@ -52,6 +52,15 @@ fn assert_order_refused(r: &HttpResponse, http: u16, reason: &str) {
     assert_eq!(v["orderId"], "", "{}", r.body);
 }
 
+/// For polling: Ok once `r` is the refusal `(http, reason)`, else the body seen.
+fn refused_yet(r: &HttpResponse, http: u16, reason: &str) -> Result<(), String> {
+    if r.status != http {
+        return Err(r.body.clone());
+    }
+    assert_order_refused(r, http, reason);
+    Ok(())
+}
+
 /// Asserts 202 ACCEPTED at `level`; returns the order id.
 fn assert_created(r: &HttpResponse, level: &str) -> String {
     let v = r.assert_json("accepted");
@@ -560,11 +569,7 @@ fn backpressure_gates() {
     assert_created(&post(gw.http, &t, "b-0", &good_order()), "local");
     wait_for(5, "BACKPRESSURE_WAL_BYTES", || {
         let r = post(gw.http, &t, "b-1", &good_order());
-        if r.status == 503 {
-            Ok(assert_order_refused(&r, 503, "BACKPRESSURE_WAL_BYTES"))
-        } else {
-            Err(r.body)
-        }
+        refused_yet(&r, 503, "BACKPRESSURE_WAL_BYTES")
     });
     drop(gw);
     // Free disk: no file system is 100 % free.
@@ -572,11 +577,7 @@ fn backpressure_gates() {
     let gw = Gateway::start(dir.path(), &[("BACKPRESSURE_DISK_FREE_PCT_MIN", "100")]);
     wait_for(5, "BACKPRESSURE_DISK_FREE", || {
         let r = post(gw.http, &t, "d-1", &good_order());
-        if r.status == 503 {
-            Ok(assert_order_refused(&r, 503, "BACKPRESSURE_DISK_FREE"))
-        } else {
-            Err(r.body)
-        }
+        refused_yet(&r, 503, "BACKPRESSURE_DISK_FREE")
     });
     drop(gw);
     // In-flight and journal age: a slow disk keeps volatile orders in flight; both gates clear
@@ -622,11 +623,7 @@ fn backpressure_gates() {
                 Some("volatile"),
                 &good_order(),
             );
-            if r.status == code {
-                Ok(assert_order_refused(&r, code, reason))
-            } else {
-                Err(r.body)
-            }
+            refused_yet(&r, code, reason)
         });
         wait_for(10, &format!("{reason} to clear"), || {
             i += 1;
@@ -683,10 +680,6 @@ fn queue_and_store_limits() {
             Some("volatile"),
             &good_order(),
         );
-        if r.status == 503 {
-            Ok(assert_order_refused(&r, 503, "QUEUE_REJECT"))
-        } else {
-            Err(r.body)
-        }
+        refused_yet(&r, 503, "QUEUE_REJECT")
     });
 }

@@ -1,6 +1,6 @@
 //! Goal: SIGKILL at random moments under `POST /orders` load, many times over, loses no order
 //! that was answered at `local` durability, never creates an order twice (the idempotency
-//! keys come back from the journal), and leaves a journal that verifies.
+//! keys come back from the journal), and leaves a journal and an audit chain that verify.
 //!
 //! `CRASH_CYCLES` (default 20) sets the number of kills; `scripts/crash-soak.sh` runs more.
 
@@ -14,6 +14,8 @@ use std::time::Duration;
 use common::*;
 
 const CLIENTS: usize = 4;
+/// The audit chain runs too: after all the kills it must still verify end to end.
+const AUDIT_KEYS: (&str, &str) = ("AUDIT_HMAC_KEYS", "crash-key:crash-secret");
 
 /// Per key: the order id the client was told at `local` (None = no such answer).
 type Answers = Arc<Mutex<BTreeMap<String, Option<String>>>>;
@@ -63,7 +65,7 @@ fn sigkill_under_orders_load_loses_nothing_answered_local() {
     let mut checked = 0usize;
     // The last round only restarts and checks.
     for cycle in 0..=cycles {
-        let mut gw = Gateway::start(dir.path(), &[]);
+        let mut gw = Gateway::start(dir.path(), &[AUDIT_KEYS]);
         // After each restart: every order answered `local` before the kill is there, and every
         // key tried before it returns its original order (or creates one, once).
         let mut known: HashMap<(usize, String), String> = HashMap::new();
@@ -179,11 +181,14 @@ fn sigkill_under_orders_load_loses_nothing_answered_local() {
     );
     let out = run_switchyard(
         &["journal", "verify", "--dir", dir.path().to_str().unwrap()],
-        &[],
+        &[AUDIT_KEYS],
     );
-    assert!(
-        out.status.success(),
-        "journal verify: {}",
-        String::from_utf8_lossy(&out.stdout)
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "journal verify: {report}");
+    let v = json(report.trim());
+    assert_eq!(v["audit"]["ok"], true, "{v}");
+    assert_eq!(
+        v["audit"]["checked"], v["records"],
+        "every record is chained: {v}"
     );
 }

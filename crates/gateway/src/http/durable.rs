@@ -50,6 +50,9 @@ pub async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
             with_account(gw, &req, |a| get_by_client(gw, a, cid))
         }
         (Method::POST, ["orders", id, "cancel"]) => post_cancel(gw, &req, id).await,
+        (Method::GET, ["orders", id, "stream"]) if api == Api::Legacy => {
+            get_order_stream(gw, &req, id)
+        }
         (Method::GET, ["orders", id, "events"]) if api == Api::Legacy => {
             get_events(gw, &req, Some(id), None).await
         }
@@ -57,7 +60,7 @@ pub async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
             get_events(gw, &req, None, Some(acct)).await
         }
         (Method::GET, ["orders", id]) => with_account(gw, &req, |a| get_order(gw, a, id, api)),
-        (_, ["orders"] | ["orders", _] | ["orders", _, "cancel" | "events"]) => {
+        (_, ["orders"] | ["orders", _] | ["orders", _, "cancel" | "events" | "stream"]) => {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED")
         }
         _ => json_error(StatusCode::NOT_FOUND, "NOT_FOUND"),
@@ -259,12 +262,46 @@ fn get_order(gw: &Gateway, account: &Arc<Account>, id: &str, api: Api) -> Respon
     let Some(o) = part.get(&account.id, oid) else {
         return json_error(StatusCode::NOT_FOUND, "NOT_FOUND");
     };
-    let mut v = snapshot(o);
+    let mut v = o.snapshot();
     if api == Api::V2 {
         v["status"] = json!(v2_status(o.status, o.durable));
     }
     drop(part);
     json_response(StatusCode::OK, serde_json::to_vec(&v).unwrap_or_default())
+}
+
+/// `GET /orders/{id}/stream` (§2.5): SSE of one of the caller's orders, starting with an
+/// `order_snapshot`. Subscribed before the snapshot is read, so no update falls between them
+/// (one may arrive twice: the snapshot and the event carry the same state).
+fn get_order_stream(gw: &Arc<Gateway>, req: &Request<Incoming>, id: &str) -> Response<Body> {
+    let ident = match authenticate(gw, req) {
+        Ok(i) => i,
+        Err(e) => return auth_error(&e),
+    };
+    let last = match crate::stream::last_event_id(req) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let account = gw.account(&ident.account_id);
+    let Some(oid) = resolve(gw, &account, id) else {
+        return json_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    };
+    let filter = crate::stream::Filter::Order {
+        account: account.id.to_string(),
+        order_id: order_ref(oid),
+    };
+    let sub = match gw.hub.subscribe(filter, last) {
+        Ok(s) => s,
+        Err(e) => return crate::stream::sse::subscribe_error(e),
+    };
+    let snapshot = {
+        let part = gw.orders.lock(&account.id);
+        match part.get(&account.id, oid) {
+            Some(o) => serde_json::to_vec(&o.snapshot()).unwrap_or_default(),
+            None => return json_error(StatusCode::NOT_FOUND, "NOT_FOUND"),
+        }
+    };
+    crate::stream::sse_subscription_response(gw, sub, Some(("order_snapshot", snapshot.into())))
 }
 
 fn v2_status(s: OrderStatus, durable: bool) -> &'static str {
@@ -273,19 +310,6 @@ fn v2_status(s: OrderStatus, durable: bool) -> &'static str {
         (_, true) => "DURABLE",
         (_, false) => "PENDING",
     }
-}
-
-/// `OrderSnapshotResponse` (§2.3.4), plus `durable`.
-pub fn snapshot(o: &orders::Order) -> serde_json::Value {
-    let n = &o.order;
-    json!({
-        "orderId": order_ref(o.id), "accountId": &*o.account.id,
-        "clientOrderId": o.client_order_id.as_deref(), "symbol": n.symbol.as_str(),
-        "side": n.side.as_str(), "type": n.order_type.as_str(), "qty": n.qty,
-        "price": (n.price > 0).then_some(n.price), "timeInForce": n.time_in_force.as_str(),
-        "expireAt": n.expire_at_ms, "status": o.status.as_str(), "acceptedAt": o.accepted_at_ms,
-        "lastUpdateAt": o.last_update_ms, "filledQty": o.filled, "durable": o.durable,
-    })
 }
 
 fn get_by_client(gw: &Gateway, account: &Arc<Account>, cid: &str) -> Response<Body> {

@@ -5,6 +5,7 @@
 //! 404, wrong methods 405, wrong content type 415, oversized bodies 413, bad JSON 400.
 
 mod admin;
+mod audit;
 pub mod durable;
 mod ops;
 mod orders;
@@ -64,7 +65,9 @@ async fn connection(
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(gw.cfg.gateway.header_read_timeout_ms))
         .max_buf_size(64 * 1024)
-        .serve_connection(io, svc);
+        .serve_connection(io, svc)
+        // `GET /ws` hands the connection over to a WebSocket.
+        .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
@@ -99,6 +102,11 @@ async fn route(gw: &Arc<Gateway>, timing: &ConnTiming, req: Request<Incoming>) -
         {
             durable::route(gw, req).await
         }
+        (&Method::GET, "/stream") => crate::stream::sse::get_stream(gw, &req),
+        (&Method::GET, "/ws") => crate::stream::ws::get_ws(gw, req),
+        (_, "/stream" | "/ws") => method_not_allowed(),
+        (&Method::GET, "/audit/verify") => audit::verify(gw, &req).await,
+        (&Method::GET, "/audit/anchor") => audit::anchor(gw, &req).await,
         (&Method::GET, "/health") => ops::health(gw),
         (&Method::GET, "/metrics") => ops::metrics(gw),
         (&Method::GET, "/stats") => ops::stats(gw),

@@ -3,6 +3,7 @@
 
 mod histogram;
 pub mod render;
+pub mod sse;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -64,6 +65,8 @@ pub struct Metrics {
     pub connections_refused: AtomicU64,
     pub http_requests: AtomicU64,
     pub tcp_frames: AtomicU64,
+    /// The event stream hub's figures (shared with its dispatcher thread).
+    pub sse: std::sync::Arc<sse::SseMetrics>,
 }
 
 impl Metrics {

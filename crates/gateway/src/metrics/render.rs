@@ -25,6 +25,7 @@ pub fn figures(gw: &Gateway) -> Vec<(String, f64)> {
         hist_us3(&mut f, prefix, &m.ack_accepted);
     }
     hist_us3(&mut f, "gateway_v3_durable_confirm", &m.durable_confirm);
+    hist_us3(&mut f, "gateway_durable_ack", &m.durable_ack);
     let mut put = |name: &str, v: f64| f.push((name.to_string(), v));
     put(
         "gateway_live_ack_max_us",
@@ -128,6 +129,8 @@ pub fn figures(gw: &Gateway) -> Vec<(String, f64)> {
         put("gateway_journal_durable_seq", j.durable_seq() as f64);
         put("gateway_journal_queue_batches", j.queued_batches() as f64);
     }
+    crate::audit::figures(gw, &mut put);
+    crate::orders::figures(gw, &mut put);
 
     let depth: usize = gw.shards.iter().map(|s| s.depth()).sum();
     let capacity: usize = gw.shards.iter().map(|s| s.capacity).sum();
@@ -235,6 +238,7 @@ pub fn figures(gw: &Gateway) -> Vec<(String, f64)> {
         "gateway_uptime_seconds",
         (crate::clock::wall_ms().saturating_sub(gw.started_ms) / 1_000) as f64,
     );
+    super::sse::figures(gw, &mut f);
     f
 }
 
@@ -278,6 +282,7 @@ pub fn prometheus(gw: &Gateway) -> String {
             s.killed.load(Ordering::Acquire) as u8
         );
     }
+    super::sse::prometheus_labeled(gw, &mut out);
     out
 }
 

@@ -87,8 +87,9 @@ impl Backpressure {
 }
 
 /// The dynamic in-flight controller: limit = α × commit-rate EWMA × target journal age,
-/// clamped to [min, cap] and moved at most `slew` per tick; a commit rate that keeps falling
-/// while orders wait sets the rate-decline refusal.
+/// clamped to [min, cap] and moved at most `slew` per tick; a commit rate that stays below
+/// `decline_ratio` × its average for `decline_streak` ticks while orders wait sets the
+/// rate-decline refusal.
 #[derive(Debug, Default)]
 pub struct InflightController {
     ewma: f64,
@@ -114,7 +115,9 @@ impl InflightController {
         };
         self.primed = true;
         let waiting = bp.inflight.load(Ordering::Relaxed) > 0;
-        if waiting && previous > 0.0 && self.ewma < cfg.inflight_decline_ratio * previous {
+        // The tick's rate against the smoothed one: the EWMA itself can fall by at most β per
+        // tick, so comparing it with its own previous value would never see a collapse.
+        if waiting && previous > 0.0 && rate < cfg.inflight_decline_ratio * previous {
             self.streak += 1;
         } else {
             self.streak = 0;
@@ -209,6 +212,9 @@ mod tests {
             ctl.tick(&bp, &c, 0.25);
         }
         assert!(bp.declining.load(Ordering::Relaxed));
+        // The limit followed the rate down; below it, the decline itself refuses.
+        assert!(bp.limit.load(Ordering::Relaxed) < 7_100);
+        bp.inflight.store(10, Ordering::Relaxed);
         assert_eq!(bp.check(&c), Err(Reason::BackpressureDurableRateDecline));
         bp.inflight.store(0, Ordering::Relaxed);
         ctl.tick(&bp, &c, 0.25);

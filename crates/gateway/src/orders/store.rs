@@ -1,7 +1,7 @@
 //! Orders, idempotency keys and client order ids, partitioned by account.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -28,6 +28,34 @@ pub struct Order {
     pub durable: bool,
     /// A cancel record is on its way to the journal (concurrent cancels do not repeat it).
     pub cancel_pending: bool,
+}
+
+impl Order {
+    /// `OrderSnapshotResponse` (§2.3.4), plus `durable`: the body of `GET /orders/{id}` and
+    /// of `order_snapshot` / `order_update` stream events.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let n = &self.order;
+        serde_json::json!({
+            "orderId": crate::records::order_ref(self.id), "accountId": &*self.account.id,
+            "clientOrderId": self.client_order_id.as_deref(), "symbol": n.symbol.as_str(),
+            "side": n.side.as_str(), "type": n.order_type.as_str(), "qty": n.qty,
+            "price": (n.price > 0).then_some(n.price), "timeInForce": n.time_in_force.as_str(),
+            "expireAt": n.expire_at_ms, "status": self.status.as_str(),
+            "acceptedAt": self.accepted_at_ms, "lastUpdateAt": self.last_update_ms,
+            "filledQty": self.filled, "durable": self.durable,
+        })
+    }
+
+    /// Publishes the order's current state to its stream subscribers.
+    pub fn publish(&self, hub: &crate::stream::Hub, name: &'static str) {
+        let data = serde_json::to_vec(&self.snapshot()).unwrap_or_default();
+        hub.publish(
+            &self.account.id,
+            Some(&crate::records::order_ref(self.id)),
+            name,
+            data.into(),
+        );
+    }
 }
 
 /// What an idempotency key remembers: enough to answer a replay without the order itself,
@@ -124,9 +152,7 @@ impl OrderStore {
 
     /// The partition of an account, locked.
     pub fn lock(&self, account: &str) -> PartGuard<'_> {
-        let mut h = self.hasher.build_hasher();
-        account.hash(&mut h);
-        let i = (h.finish() % self.parts.len() as u64) as usize;
+        let i = (self.hasher.hash_one(account) % self.parts.len() as u64) as usize;
         PartGuard {
             store: self,
             part: self.parts[i].lock(),

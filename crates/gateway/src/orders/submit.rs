@@ -15,7 +15,8 @@ use super::store::{IdemHit, Order};
 use super::Durability;
 use crate::clock::{mono_ns, wall_ms};
 use crate::records::{
-    OrderAccepted, OrderChange, KIND_CANCEL_REQUESTED, KIND_ORDER_ACCEPTED, KIND_ORDER_UPDATED,
+    order_ref, OrderAccepted, OrderChange, KIND_CANCEL_REQUESTED, KIND_ORDER_ACCEPTED,
+    KIND_ORDER_UPDATED,
 };
 use crate::state::{Account, DurableMeta, DurableOp, DurableTask, Gateway, Task};
 
@@ -122,24 +123,23 @@ pub fn submit(
         return refuse(&mut part, Reason::QueueReject);
     }
     let now_ms = now_ns / 1_000_000;
-    part.create(
-        Order {
-            id: order_id,
-            accept_seq,
-            account: account.clone(),
-            client_order_id: client_order_id.map(Into::into),
-            order: checked.order,
-            symbol_idx: checked.symbol_idx,
-            status: OrderStatus::Accepted,
-            filled: 0,
-            accepted_at_ms: now_ms,
-            last_update_ms: now_ms,
-            durable: false,
-            cancel_pending: false,
-        },
-        key,
-        now_ns,
-    );
+    let order = Order {
+        id: order_id,
+        accept_seq,
+        account: account.clone(),
+        client_order_id: client_order_id.map(Into::into),
+        order: checked.order,
+        symbol_idx: checked.symbol_idx,
+        status: OrderStatus::Accepted,
+        filled: 0,
+        accepted_at_ms: now_ms,
+        last_update_ms: now_ms,
+        durable: false,
+        cancel_pending: false,
+    };
+    // Published under the partition lock, so the durable event can never overtake it.
+    order.publish(&gw.hub, "order_update");
+    part.create(order, key, now_ns);
     Ok(Submitted::Created(Created {
         order_id,
         accept_seq,
@@ -224,8 +224,19 @@ pub fn apply_durable(gw: &Gateway, meta: DurableMeta) {
             gw.metrics
                 .durable_ack
                 .record(mono_ns().saturating_sub(meta.received_mono_ns));
+            let latency_us = mono_ns().saturating_sub(meta.received_mono_ns) / 1_000;
             if let Some(o) = found {
                 o.durable = true;
+                let data = format!(
+                    r#"{{"eventType":"OrderAccepted","orderId":"{}","durableLatencyUs":{latency_us}}}"#,
+                    order_ref(o.id)
+                );
+                gw.hub.publish(
+                    &account.id,
+                    Some(&order_ref(o.id)),
+                    "order_durable",
+                    data.into(),
+                );
             }
         }
         DurableOp::Cancel => {
@@ -238,7 +249,9 @@ pub fn apply_durable(gw: &Gateway, meta: DurableMeta) {
                         filled_total: o.filled,
                     },
                 ] {
-                    apply_event(o, event, now_ms);
+                    if apply_event(o, event, now_ms) {
+                        o.publish(&gw.hub, "order_update");
+                    }
                 }
                 if o.status == OrderStatus::Canceled {
                     account.risk.close_open(o.symbol_idx, o.order.side, open);
@@ -252,18 +265,22 @@ pub fn apply_durable(gw: &Gateway, meta: DurableMeta) {
     }
 }
 
-/// Moves an order through the state machine; illegal events are logged and ignored (they can
-/// only come from a bug or a confused venue, never from a client).
-pub fn apply_event(o: &mut Order, event: OrderEvent, now_ms: u64) {
+/// Moves an order through the state machine; true if it moved. Illegal events are logged and
+/// ignored (they can only come from a bug or a confused venue, never from a client).
+pub fn apply_event(o: &mut Order, event: OrderEvent, now_ms: u64) -> bool {
+    o.last_update_ms = now_ms;
     match switchyard_core::state::transition(o.status, o.filled, o.order.qty, event) {
         Ok(Transition::Moved { status, filled }) => {
             o.status = status;
             o.filled = filled;
+            true
         }
-        Ok(Transition::Unchanged) => {}
-        Err(e) => tracing::warn!(order = o.id.0, %e, "order event ignored"),
+        Ok(Transition::Unchanged) => false,
+        Err(e) => {
+            tracing::warn!(order = o.id.0, %e, "order event ignored");
+            false
+        }
     }
-    o.last_update_ms = now_ms;
 }
 
 /// The journal could not write a durable-path batch: undo what it would have made true.
