@@ -66,6 +66,9 @@ struct TokenArgs {
 
 /// Secret used when the single-node stack starts without one: development only.
 const DEV_SECRET: &str = "switchyard-dev-secret-change-me";
+/// The single-node stack chains its journal with a development audit key (`dev`), so that
+/// `/audit/verify` works out of the box; production sets `AUDIT_HMAC_KEYS` itself.
+const DEV_AUDIT_KEYS: &str = "dev:switchyard-dev-audit-key-change-me";
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -127,6 +130,9 @@ fn load_config(
         }
         if !has("GATEWAY_HOST") {
             add.push(("GATEWAY_HOST", "127.0.0.1"));
+        }
+        if !has("AUDIT_HMAC_KEYS") && !has("AUDIT_HMAC_KEY") {
+            add.push(("AUDIT_HMAC_KEYS", DEV_AUDIT_KEYS));
         }
         env.extend(add.into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
     }
