@@ -102,6 +102,46 @@ impl<'a> Obj<'a> {
         self
     }
 
+    /// A string made of an ASCII prefix and 16 lowercase hex digits, e.g. `"ord_00…2a"`.
+    #[inline]
+    pub fn prefixed_hex(&mut self, key: &str, prefix: &str, v: u64) -> &mut Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.key(key);
+        self.out.push(b'"');
+        self.out.extend_from_slice(prefix.as_bytes());
+        for i in (0..16).rev() {
+            self.out.push(HEX[((v >> (i * 4)) & 0xf) as usize]);
+        }
+        self.out.push(b'"');
+        self
+    }
+
+    /// A JSON literal of ours written as is (`true`, `false`, `null`).
+    #[inline]
+    pub fn raw(&mut self, key: &str, literal: &'static str) -> &mut Self {
+        self.key(key);
+        self.out.extend_from_slice(literal.as_bytes());
+        self
+    }
+
+    /// An optional string: the value or `null`.
+    #[inline]
+    pub fn opt_str(&mut self, key: &str, v: Option<&str>) -> &mut Self {
+        match v {
+            Some(v) => self.str(key, v),
+            None => self.raw(key, "null"),
+        }
+    }
+
+    /// An optional number: the value or `null`.
+    #[inline]
+    pub fn opt_u64(&mut self, key: &str, v: Option<u64>) -> &mut Self {
+        match v {
+            Some(v) => self.u64(key, v),
+            None => self.raw(key, "null"),
+        }
+    }
+
     #[inline]
     pub fn end(&mut self) {
         self.out.push(b'}');
@@ -111,6 +151,25 @@ impl<'a> Obj<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Goal: every field writer produces valid JSON with the intended values.
+    #[test]
+    fn object_fields() {
+        let mut out = Vec::new();
+        Obj::new(&mut out)
+            .prefixed_hex("id", "ord_", 0x2a)
+            .opt_str("a", None)
+            .opt_str("b", Some("x\"y"))
+            .opt_u64("c", Some(7))
+            .opt_u64("d", None)
+            .raw("e", "true")
+            .end();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"id": "ord_000000000000002a", "a": null, "b": "x\"y", "c": 7, "d": null, "e": true})
+        );
+    }
 
     // Goal: escaped strings parse back to the original with a real JSON parser.
     #[test]

@@ -262,12 +262,14 @@ fn get_order(gw: &Gateway, account: &Arc<Account>, id: &str, api: Api) -> Respon
     let Some(o) = part.get(&account.id, oid) else {
         return json_error(StatusCode::NOT_FOUND, "NOT_FOUND");
     };
-    let mut v = o.snapshot();
-    if api == Api::V2 {
-        v["status"] = json!(v2_status(o.status, o.durable));
-    }
+    let word = match api {
+        Api::V2 => v2_status(o.status, o.durable),
+        Api::Legacy => o.status.as_str(),
+    };
+    let mut out = Vec::with_capacity(320);
+    o.write_snapshot(&mut out, word);
     drop(part);
-    json_response(StatusCode::OK, serde_json::to_vec(&v).unwrap_or_default())
+    json_response(StatusCode::OK, out)
 }
 
 /// `GET /orders/{id}/stream` (§2.5): SSE of one of the caller's orders, starting with an
@@ -297,7 +299,11 @@ fn get_order_stream(gw: &Arc<Gateway>, req: &Request<Incoming>, id: &str) -> Res
     let snapshot = {
         let part = gw.orders.lock(&account.id);
         match part.get(&account.id, oid) {
-            Some(o) => serde_json::to_vec(&o.snapshot()).unwrap_or_default(),
+            Some(o) => {
+                let mut out = Vec::with_capacity(320);
+                o.write_snapshot(&mut out, o.status.as_str());
+                out
+            }
             None => return json_error(StatusCode::NOT_FOUND, "NOT_FOUND"),
         }
     };

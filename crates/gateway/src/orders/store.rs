@@ -31,24 +31,34 @@ pub struct Order {
 }
 
 impl Order {
-    /// `OrderSnapshotResponse` (§2.3.4), plus `durable`: the body of `GET /orders/{id}` and
-    /// of `order_snapshot` / `order_update` stream events.
-    pub fn snapshot(&self) -> serde_json::Value {
+    /// `OrderSnapshotResponse` (§2.3.4) plus `durable`, with `status` as given (the order's own
+    /// word, or v2's normalised one): the body of `GET /orders/{id}` and of `order_snapshot` /
+    /// `order_update` stream events. Written by hand: it is on the path of every order.
+    pub fn write_snapshot(&self, out: &mut Vec<u8>, status: &'static str) {
         let n = &self.order;
-        serde_json::json!({
-            "orderId": crate::records::order_ref(self.id), "accountId": &*self.account.id,
-            "clientOrderId": self.client_order_id.as_deref(), "symbol": n.symbol.as_str(),
-            "side": n.side.as_str(), "type": n.order_type.as_str(), "qty": n.qty,
-            "price": (n.price > 0).then_some(n.price), "timeInForce": n.time_in_force.as_str(),
-            "expireAt": n.expire_at_ms, "status": self.status.as_str(),
-            "acceptedAt": self.accepted_at_ms, "lastUpdateAt": self.last_update_ms,
-            "filledQty": self.filled, "durable": self.durable,
-        })
+        let mut o = switchyard_protocol::json::Obj::new(out);
+        o.prefixed_hex("orderId", "ord_", self.id.0)
+            .str("accountId", &self.account.id)
+            .opt_str("clientOrderId", self.client_order_id.as_deref())
+            .str("symbol", n.symbol.as_str())
+            .word("side", n.side.as_str())
+            .word("type", n.order_type.as_str())
+            .u64("qty", n.qty)
+            .opt_u64("price", (n.price > 0).then_some(n.price))
+            .word("timeInForce", n.time_in_force.as_str())
+            .opt_u64("expireAt", n.expire_at_ms)
+            .word("status", status)
+            .u64("acceptedAt", self.accepted_at_ms)
+            .u64("lastUpdateAt", self.last_update_ms)
+            .u64("filledQty", self.filled)
+            .raw("durable", if self.durable { "true" } else { "false" })
+            .end();
     }
 
     /// Publishes the order's current state to its stream subscribers.
     pub fn publish(&self, hub: &crate::stream::Hub, name: &'static str) {
-        let data = serde_json::to_vec(&self.snapshot()).unwrap_or_default();
+        let mut data = Vec::with_capacity(320);
+        self.write_snapshot(&mut data, self.status.as_str());
         hub.publish(
             &self.account.id,
             Some(&crate::records::order_ref(self.id)),
