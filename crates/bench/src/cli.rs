@@ -7,6 +7,7 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 
 use crate::config::{LoadConfig, OpenConfig, OrderSpec, PipelinedConfig, Side, Transport};
+use crate::sse::SseConfig;
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum BenchCommand {
@@ -23,6 +24,79 @@ pub enum BenchCommand {
     YardstickTcp(YardstickTcpArgs),
     /// Raw append + fdatasync latency of the disk holding `--dir` (the durable yardstick).
     Fsync(FsyncArgs),
+    /// SSE fan-out: one `GET /stream` per account while `POST /orders` runs at a fixed rate
+    /// over the same accounts; checks every order's events arrive, once, in order.
+    Sse(SseArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SseArgs {
+    /// The gateway's HTTP listener, host:port.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub target: String,
+    /// HS256 secret to sign the accounts' tokens with.
+    #[arg(long, env = "JWT_HS256_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// SSE clients, one per account bench-0 .. bench-{clients-1}.
+    #[arg(long, default_value_t = 200)]
+    pub clients: usize,
+    /// Orders per second over all accounts (round-robin).
+    #[arg(long, default_value_t = 5_000.0)]
+    pub rate: f64,
+    /// Seconds of order load.
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// `Durability` of every order.
+    #[arg(long, value_parser = ["volatile", "local"], default_value = "volatile")]
+    pub durability: String,
+    /// Keep-alive connections the orders are sent over.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Seconds to wait for outstanding answers, then again for the last events.
+    #[arg(long, default_value_t = 5)]
+    pub drain: u64,
+    /// Seconds an order may fall behind its intended send time before it is skipped.
+    #[arg(long, default_value_t = 5.0)]
+    pub max_lag: f64,
+    /// See `bench open --spin-us`.
+    #[arg(long, default_value_t = 50)]
+    pub spin_us: u64,
+    /// Seconds the streams may take to answer with `ready`.
+    #[arg(long, default_value_t = 30)]
+    pub ready_timeout: u64,
+    /// Pass mark for the gateway's delivery-delay p99, in milliseconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub p99_limit_ms: f64,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+impl SseArgs {
+    pub fn config(&self) -> anyhow::Result<SseConfig> {
+        if !(self.max_lag.is_finite() && self.max_lag > 0.0) {
+            bail!("--max-lag must be a positive number of seconds");
+        }
+        if !(self.p99_limit_ms.is_finite() && self.p99_limit_ms > 0.0) {
+            bail!("--p99-limit-ms must be a positive number of milliseconds");
+        }
+        let mut load = LoadConfig::new(Transport::Http, self.target.clone(), self.secret.clone());
+        load.connections = self.connections;
+        load.accounts = self.clients;
+        load.duration = Duration::from_secs(self.duration);
+        load.drain = Duration::from_secs(self.drain);
+        load.durability = Some(self.durability.clone());
+        let cfg = SseConfig {
+            load,
+            rate: self.rate,
+            max_lag: Duration::from_secs_f64(self.max_lag),
+            pacer_spin: Duration::from_micros(self.spin_us),
+            ready_timeout: Duration::from_secs(self.ready_timeout),
+            p99_limit: Duration::from_secs_f64(self.p99_limit_ms / 1e3),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -298,6 +372,48 @@ mod tests {
             let e = a.config().unwrap_err().to_string();
             assert!(e.contains(flag), "{flag}: {e}");
         }
+    }
+
+    // Goal: the documented `bench sse` command line parses into its config, with the
+    // issue's figures as defaults.
+    #[test]
+    fn sse_command_line() {
+        let BenchCommand::Sse(a) = parse(&[
+            "sse",
+            "--target",
+            "127.0.0.1:9",
+            "--secret",
+            "s",
+            "--clients",
+            "20",
+            "--rate",
+            "500",
+            "--duration",
+            "3",
+            "--durability",
+            "local",
+            "--json",
+            "o.json",
+        ]) else {
+            panic!("not sse")
+        };
+        let c = a.config().unwrap();
+        assert_eq!((c.clients(), c.rate, c.load.connections), (20, 500.0, 32));
+        assert_eq!(c.load.durability.as_deref(), Some("local"));
+        assert_eq!(c.p99_limit, Duration::from_millis(20));
+        let BenchCommand::Sse(d) = parse(&["sse", "--secret", "s"]) else {
+            panic!()
+        };
+        let c = d.config().unwrap();
+        assert_eq!(
+            (c.clients(), c.rate, c.load.duration),
+            (200, 5_000.0, Duration::from_secs(30))
+        );
+        assert_eq!(c.load.durability.as_deref(), Some("volatile"));
+        let BenchCommand::Sse(z) = parse(&["sse", "--secret", "s", "--clients", "0"]) else {
+            panic!()
+        };
+        assert!(z.config().unwrap_err().to_string().contains("--clients"));
     }
 
     // Goal: pipelined mode gives each connection its own account by default.

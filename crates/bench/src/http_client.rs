@@ -192,15 +192,15 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<ResponseHead>, ParseError> {
     }))
 }
 
-fn find_head_end(buf: &[u8]) -> Option<usize> {
+pub(crate) fn find_head_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n")
 }
 
-fn trim_cr(line: &[u8]) -> &[u8] {
+pub(crate) fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-fn trim_ows(mut v: &[u8]) -> &[u8] {
+pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = v {
         v = rest;
     }
@@ -210,7 +210,7 @@ fn trim_ows(mut v: &[u8]) -> &[u8] {
     v
 }
 
-fn parse_decimal(v: &[u8]) -> Option<usize> {
+pub(crate) fn parse_decimal(v: &[u8]) -> Option<usize> {
     if v.is_empty() {
         return None;
     }
@@ -222,7 +222,7 @@ fn parse_decimal(v: &[u8]) -> Option<usize> {
     })
 }
 
-fn parse_status_line(line: &[u8]) -> Result<u16, ParseError> {
+pub(crate) fn parse_status_line(line: &[u8]) -> Result<u16, ParseError> {
     // "HTTP/1.1 202 Accepted" (the reason phrase may be empty).
     let rest = line
         .strip_prefix(b"HTTP/1.")
@@ -238,8 +238,19 @@ fn parse_status_line(line: &[u8]) -> Result<u16, ParseError> {
 /// The `"reason"` of a refusal body, found by substring search: the bodies are small and
 /// flat, and a full JSON parse per response would cost the generator more than it needs.
 pub fn find_reason(body: &[u8]) -> Option<&str> {
-    const KEY: &[u8] = b"\"reason\":\"";
-    let at = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    find_str_field(body, "reason")
+}
+
+/// The value of the first `"<key>":"<value>"` in a flat JSON object (no escapes in the value),
+/// by substring search; e.g. the `orderId` of an answer or an event.
+pub fn find_str_field<'a>(body: &'a [u8], key: &str) -> Option<&'a str> {
+    let k = key.as_bytes();
+    // `"` key `":"`
+    let at = body
+        .windows(k.len() + 4)
+        .position(|w| w[0] == b'"' && &w[1..=k.len()] == k && &w[k.len() + 1..] == b"\":\"")?
+        + k.len()
+        + 4;
     let rest = &body[at..];
     let end = rest.iter().position(|&b| b == b'"')?;
     std::str::from_utf8(&rest[..end]).ok()
@@ -386,6 +397,17 @@ mod tests {
             parse_response(&vec![b'a'; MAX_HEAD + 1]),
             Err(ParseError::TooLarge)
         );
+    }
+
+    // Goal: string fields are found by exact key, not by a key that merely ends the same.
+    #[test]
+    fn string_fields() {
+        let body = br#"{"xorderId":"no","orderId":"ord_1","status":"ACCEPTED"}"#;
+        assert_eq!(find_str_field(body, "orderId"), Some("ord_1"));
+        assert_eq!(find_str_field(body, "status"), Some("ACCEPTED"));
+        assert_eq!(find_str_field(body, "missing"), None);
+        assert_eq!(find_str_field(br#"{"orderId":"cut"#, "orderId"), None);
+        assert_eq!(find_str_field(br#"{"orderId":7}"#, "orderId"), None);
     }
 
     // Goal: the pre-built request is a well-formed POST with the right Content-Length.

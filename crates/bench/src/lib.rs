@@ -24,6 +24,9 @@
 //! through its wire protocols only, exactly as a client would (it uses the protocol crate's
 //! frame codec and the auth crate's token minting, which clients use too).
 //!
+//! - **sse** ([`sse`]): SSE fan-out — one `GET /stream` per account while an open loop posts
+//!   durable orders over the same accounts; checks every order's events arrive once, in order.
+//!
 //! Entry points: [`run`] for the command line (`switchyard bench <mode> ...`), and for
 //! in-process use [`open_loop::run_open`], [`closed_loop::run_closed`],
 //! [`pipelined::run_pipelined`], [`yardstick::serve_http`] and [`yardstick::serve_tcp`].
@@ -36,6 +39,7 @@ pub mod http_client;
 pub mod open_loop;
 pub mod pipelined;
 pub mod report;
+pub mod sse;
 pub mod stats;
 pub mod tcp_client;
 pub mod timeline;
@@ -111,6 +115,26 @@ async fn run_async(cmd: BenchCommand) -> anyhow::Result<()> {
             if let Some(path) = a.json {
                 std::fs::write(&path, serde_json::to_vec_pretty(&r)?)
                     .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            return Ok(());
+        }
+        BenchCommand::Sse(a) => {
+            let cfg = a.config()?;
+            eprintln!(
+                "sse: {} streams on {}, POST /orders at {}/s for {} s ({}), {} connections",
+                cfg.clients(),
+                cfg.load.target,
+                cfg.rate,
+                cfg.load.duration.as_secs(),
+                a.durability,
+                cfg.load.connections
+            );
+            let report = sse::run_sse(&cfg).await?;
+            print!("{}", report.human());
+            if let Some(path) = a.json {
+                std::fs::write(&path, report.to_json() + "\n").with_context(|| {
+                    format!("cannot write the JSON report to {}", path.display())
+                })?;
             }
             return Ok(());
         }

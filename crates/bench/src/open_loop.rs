@@ -100,6 +100,20 @@ fn pace(
     spin: Duration,
     senders: Vec<mpsc::UnboundedSender<Instant>>,
 ) {
+    pace_with(schedule, start, spin, |i, at| {
+        senders[schedule.connection(i)].send(at).is_ok() || !senders.iter().all(|s| s.is_closed())
+    });
+}
+
+/// The pacer's clock: calls `release(i, intended)` for each request `i` of the schedule at its
+/// intended time, in order, until the schedule is done or `release` returns false. Blocks the
+/// calling thread (run it on its own thread).
+pub(crate) fn pace_with(
+    schedule: Schedule,
+    start: Instant,
+    spin: Duration,
+    mut release: impl FnMut(u64, Instant) -> bool,
+) {
     // Polling for longer than half an interval would keep the thread busy for good at high
     // rates, where sleeping and releasing what has come due in batches works as well.
     let spin = spin.min(schedule.offset(1) / 2);
@@ -113,9 +127,7 @@ fn pace(
         while Instant::now() < at {
             std::thread::yield_now();
         }
-        if senders[schedule.connection(i)].send(at).is_err()
-            && senders.iter().all(|s| s.is_closed())
-        {
+        if !release(i, at) {
             return;
         }
     }
