@@ -54,6 +54,63 @@ struct DurableChores {
     controller: crate::orders::InflightController,
     last_controller: Instant,
     last_disk: Option<Instant>,
+    trim: HeapTrim,
+}
+
+/// Hands memory that the order store's garbage collection freed back to the system.
+///
+/// glibc's malloc keeps what `free` returns inside its arenas for reuse. It gives pages back by
+/// itself only from the top of an arena, and only once the free top exceeds a threshold that
+/// it raises on its own (up to 64 MiB) after large blocks were freed; whatever is freed below
+/// live blocks stays resident. After a million orders and keys left memory that was tens of
+/// MiB nothing used (`scripts/bench/memory.sh`, docs/benchmarks.md). So after a large
+/// collection (`TRIM_AFTER_ENTRIES`, at most once per `TRIM_MIN_INTERVAL`) `malloc_trim`
+/// returns every whole free page in the arenas' free lists; it took 0.5–4 ms there, holding
+/// one arena lock at a time.
+#[derive(Default)]
+struct HeapTrim {
+    /// Orders, keys and client order ids collected since the last trim.
+    collected: u64,
+    last: Option<Instant>,
+}
+
+const TRIM_AFTER_ENTRIES: u64 = 10_000;
+const TRIM_MIN_INTERVAL: Duration = Duration::from_secs(5);
+
+impl HeapTrim {
+    /// Counts what a GC step removed; trims when enough was freed since the last trim.
+    fn collected(&mut self, entries: u64) {
+        self.collected += entries;
+        if self.collected < TRIM_AFTER_ENTRIES
+            || self.last.is_some_and(|t| t.elapsed() < TRIM_MIN_INTERVAL)
+        {
+            return;
+        }
+        let started = Instant::now();
+        let released = trim_heap();
+        tracing::debug!(
+            entries = self.collected,
+            released,
+            took_us = started.elapsed().as_micros() as u64,
+            "heap trimmed after order store GC"
+        );
+        self.collected = 0;
+        self.last = Some(started);
+    }
+}
+
+/// Returns free memory of the allocator's arenas to the system; true if any was released.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_heap() -> bool {
+    // SAFETY: malloc_trim only walks glibc's own arenas under their locks; it takes no
+    // pointers from us and is safe to call from any thread at any time.
+    unsafe { libc::malloc_trim(0) == 1 }
+}
+
+/// Other allocators give memory back by themselves (or offer no such call).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap() -> bool {
+    false
 }
 
 /// How often journal size and free disk are measured (a directory listing and a statvfs).
@@ -75,6 +132,7 @@ impl Monitor {
                 controller: Default::default(),
                 last_controller: Instant::now(),
                 last_disk: None,
+                trim: HeapTrim::default(),
             },
         }
     }
@@ -209,7 +267,8 @@ impl Monitor {
             d.last_controller = Instant::now();
             d.controller.tick(bp, cfg, since.as_secs_f64());
         }
-        gw.orders.gc_step(now_ns);
+        let collected = gw.orders.gc_step(now_ns);
+        d.trim.collected(collected);
     }
 
     /// Records a loss suspect of `session` and trips the switches whose window is full.
