@@ -54,6 +54,7 @@ struct DurableChores {
     controller: crate::orders::InflightController,
     last_controller: Instant,
     last_disk: Option<Instant>,
+    last_gc: Option<Instant>,
     trim: HeapTrim,
 }
 
@@ -113,6 +114,12 @@ fn trim_heap() -> bool {
     false
 }
 
+/// How often the order store's GC visits its next partition (a full round of 64 partitions
+/// takes 16 s). A visit walks the partition's maps under its lock, so visiting less often
+/// keeps that pause away from the partition's requests; keys and finished orders live for
+/// minutes to hours, so a few seconds' delay in collecting them costs nothing.
+const GC_STEP_EVERY: Duration = Duration::from_millis(250);
+
 /// How often journal size and free disk are measured (a directory listing and a statvfs).
 const DISK_MEASURE_EVERY: Duration = Duration::from_secs(1);
 
@@ -132,6 +139,7 @@ impl Monitor {
                 controller: Default::default(),
                 last_controller: Instant::now(),
                 last_disk: None,
+                last_gc: None,
                 trim: HeapTrim::default(),
             },
         }
@@ -267,8 +275,11 @@ impl Monitor {
             d.last_controller = Instant::now();
             d.controller.tick(bp, cfg, since.as_secs_f64());
         }
-        let collected = gw.orders.gc_step(now_ns);
-        d.trim.collected(collected);
+        if d.last_gc.is_none_or(|t| t.elapsed() >= GC_STEP_EVERY) {
+            d.last_gc = Some(Instant::now());
+            let collected = gw.orders.gc_step(now_ns);
+            d.trim.collected(collected);
+        }
     }
 
     /// Records a loss suspect of `session` and trips the switches whose window is full.
