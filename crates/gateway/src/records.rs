@@ -5,7 +5,7 @@
 //! reused batch buffer (no allocation per order) and decoded borrowing from the read buffer.
 
 use serde_json::{json, Value};
-use switchyard_core::{OrderId, OrderStatus, OrderType, Side, Symbol, TimeInForce};
+use switchyard_core::{NewOrder, OrderId, OrderStatus, OrderType, Side, Symbol, TimeInForce};
 
 pub const KIND_V3_ORDER_ACCEPTED: u16 = 1;
 pub const KIND_V3_DURABLE_REJECTED: u16 = 2;
@@ -66,6 +66,18 @@ fn push_str16(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 impl V3OrderAccepted<'_> {
+    pub fn new_order(&self) -> NewOrder {
+        NewOrder {
+            symbol: self.symbol,
+            side: self.side,
+            order_type: self.order_type,
+            time_in_force: self.time_in_force,
+            qty: self.qty,
+            price: self.price,
+            expire_at_ms: self.expire_at_ms,
+        }
+    }
+
     pub fn encode(&self, out: &mut Vec<u8>) {
         for v in [
             self.order_id.0,
@@ -150,6 +162,18 @@ pub struct OrderAccepted<'a> {
 }
 
 impl OrderAccepted<'_> {
+    pub fn new_order(&self) -> NewOrder {
+        NewOrder {
+            symbol: self.symbol,
+            side: self.side,
+            order_type: self.order_type,
+            time_in_force: self.time_in_force,
+            qty: self.qty,
+            price: self.price,
+            expire_at_ms: self.expire_at_ms,
+        }
+    }
+
     pub fn encode(&self, out: &mut Vec<u8>) {
         for v in [
             self.order_id.0,

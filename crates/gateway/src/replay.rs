@@ -95,29 +95,35 @@ impl<'a> Replayer<'a> {
             .durable(session.idx, o.session_seq);
         let max = self.max_seq.entry(o.session_id.to_string()).or_insert(0);
         *max = (*max).max(o.session_seq);
-        if let Some(next) = self.stats.next_order.get_mut(o.order_id.shard() as usize) {
-            *next = (*next).max(o.order_id.counter() + 1);
+        self.accepted(o.account_id, o.order_id, o.new_order(), at_ns);
+        Ok(())
+    }
+
+    /// What every accepted order restores: the shard's order-id counter and the account's risk
+    /// state. Returns the account and the order's position slot.
+    fn accepted(
+        &mut self,
+        account_id: &str,
+        id: switchyard_core::OrderId,
+        order: NewOrder,
+        at_ns: u64,
+    ) -> (std::sync::Arc<crate::state::Account>, u16) {
+        if let Some(next) = self.stats.next_order.get_mut(id.shard() as usize) {
+            *next = (*next).max(id.counter() + 1);
         }
-        let account = gw.account(o.account_id);
+        let gw = self.gw;
+        let account = gw.account(account_id);
         let symbol_idx = gw
             .risk
-            .symbol(&o.symbol)
+            .symbol(&order.symbol)
             .map_or(gw.risk.symbols().len() as u16, |(i, _)| i);
         let checked = Checked {
-            order: NewOrder {
-                symbol: o.symbol,
-                side: o.side,
-                order_type: o.order_type,
-                time_in_force: o.time_in_force,
-                qty: o.qty,
-                price: o.price,
-                expire_at_ms: o.expire_at_ms,
-            },
+            order,
             symbol_idx,
-            notional: (o.qty as u128 * o.price as u128).min(u64::MAX as u128) as u64,
+            notional: (order.qty as u128 * order.price as u128).min(u64::MAX as u128) as u64,
         };
         account.risk.replay_accept(&checked, at_ns);
-        Ok(())
+        (account, symbol_idx)
     }
 
     /// A durable-path order: back into the order store with its idempotency key (unless the
@@ -126,32 +132,10 @@ impl<'a> Replayer<'a> {
         let o = OrderAccepted::decode(payload)?;
         self.stats.durable_orders += 1;
         self.stats.max_accept_seq = self.stats.max_accept_seq.max(o.accept_seq);
-        if let Some(next) = self.stats.next_order.get_mut(o.order_id.shard() as usize) {
-            *next = (*next).max(o.order_id.counter() + 1);
-        }
+        let order = o.new_order();
+        let (account, symbol_idx) =
+            self.accepted(o.account_id, o.order_id, order, o.received_at_ns);
         let gw = self.gw;
-        let account = gw.account(o.account_id);
-        let order = NewOrder {
-            symbol: o.symbol,
-            side: o.side,
-            order_type: o.order_type,
-            time_in_force: o.time_in_force,
-            qty: o.qty,
-            price: o.price,
-            expire_at_ms: o.expire_at_ms,
-        };
-        let symbol_idx = gw
-            .risk
-            .symbol(&o.symbol)
-            .map_or(gw.risk.symbols().len() as u16, |(i, _)| i);
-        account.risk.replay_accept(
-            &Checked {
-                order,
-                symbol_idx,
-                notional: (o.qty as u128 * o.price as u128).min(u64::MAX as u128) as u64,
-            },
-            o.received_at_ns,
-        );
         let at_ms = o.received_at_ns / 1_000_000;
         let mut part = gw.orders.lock(o.account_id);
         part.create(
