@@ -974,12 +974,7 @@ fn parse_secs_as_ms(key: &str, v: &str) -> Result<u64, ConfigError> {
 mod stream_tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use super::tests::env;
 
     // Goal: the SSE_* variables set the [stream] section, seconds may have decimals, and bad
     // values are refused naming the variable; the TOML section rejects unknown keys.
@@ -1114,12 +1109,7 @@ impl AuditSection {
 mod audit_tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use super::tests::env;
 
     // Goal: the chain is off without a key, on with the reference's variables, and a bad key
     // setting stops startup naming the variable without echoing the secret.
@@ -1173,7 +1163,8 @@ mod audit_tests {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    /// Environment pairs as `Config::load` takes them (shared by the section test modules).
+    pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

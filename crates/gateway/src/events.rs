@@ -82,10 +82,10 @@ fn event(kind: u16, at_ms: u64, payload: &[u8], q: &EventQuery) -> Option<Value>
                     "type": "OrderAccepted", "at": at_ms, "accountId": o.account_id,
                     "orderId": order_ref(o.order_id),
                     "data": {
-                        "symbol": o.symbol.as_str(), "side": o.side.as_str(),
-                        "type": o.order_type.as_str(), "qty": o.qty,
-                        "price": (o.price > 0).then_some(o.price),
-                        "timeInForce": o.time_in_force.as_str(), "expireAt": o.expire_at_ms,
+                        "symbol": o.order.symbol.as_str(), "side": o.order.side.as_str(),
+                        "type": o.order.order_type.as_str(), "qty": o.order.qty,
+                        "price": (o.order.price > 0).then_some(o.order.price),
+                        "timeInForce": o.order.time_in_force.as_str(), "expireAt": o.order.expire_at_ms,
                         "clientOrderId": o.client_order_id, "idempotencyKey": o.idempotency_key,
                     },
                 })
@@ -113,7 +113,7 @@ fn event(kind: u16, at_ms: u64, payload: &[u8], q: &EventQuery) -> Option<Value>
                     "orderId": format!("v3/{}/{}", o.session_id, o.session_seq),
                     "data": {
                         "sessionSeq": o.session_seq, "attemptId": format!("att_{}", o.session_seq),
-                        "symbol": o.symbol.as_str(), "side": o.side.as_str(), "qty": o.qty,
+                        "symbol": o.order.symbol.as_str(), "side": o.order.side.as_str(), "qty": o.order.qty,
                     },
                 })
             })

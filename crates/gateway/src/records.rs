@@ -42,13 +42,7 @@ pub struct V3OrderAccepted<'a> {
     pub session_seq: u64,
     pub received_at_ns: u64,
     pub shard: u16,
-    pub symbol: Symbol,
-    pub side: Side,
-    pub order_type: OrderType,
-    pub time_in_force: TimeInForce,
-    pub qty: u64,
-    pub price: u64,
-    pub expire_at_ms: Option<u64>,
+    pub order: NewOrder,
     pub session_id: &'a str,
     pub account_id: &'a str,
 }
@@ -66,34 +60,22 @@ fn push_str16(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 impl V3OrderAccepted<'_> {
-    pub fn new_order(&self) -> NewOrder {
-        NewOrder {
-            symbol: self.symbol,
-            side: self.side,
-            order_type: self.order_type,
-            time_in_force: self.time_in_force,
-            qty: self.qty,
-            price: self.price,
-            expire_at_ms: self.expire_at_ms,
-        }
-    }
-
     pub fn encode(&self, out: &mut Vec<u8>) {
         for v in [
             self.order_id.0,
             self.session_seq,
             self.received_at_ns,
-            self.qty,
-            self.price,
-            self.expire_at_ms.unwrap_or(0),
+            self.order.qty,
+            self.order.price,
+            self.order.expire_at_ms.unwrap_or(0),
         ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&self.shard.to_le_bytes());
-        out.push(self.side as u8);
-        out.push(self.order_type as u8);
-        out.push(self.time_in_force as u8);
-        push_str8(out, self.symbol.as_bytes());
+        out.push(self.order.side as u8);
+        out.push(self.order.order_type as u8);
+        out.push(self.order.time_in_force as u8);
+        push_str8(out, self.order.symbol.as_bytes());
         push_str8(out, self.session_id.as_bytes());
         push_str8(out, self.account_id.as_bytes());
     }
@@ -128,13 +110,15 @@ impl V3OrderAccepted<'_> {
             session_seq,
             received_at_ns,
             shard,
-            symbol,
-            side,
-            order_type,
-            time_in_force,
-            qty,
-            price,
-            expire_at_ms: (expire != 0).then_some(expire),
+            order: NewOrder {
+                symbol,
+                side,
+                order_type,
+                time_in_force,
+                qty,
+                price,
+                expire_at_ms: (expire != 0).then_some(expire),
+            },
             session_id,
             account_id,
         })
@@ -149,47 +133,29 @@ pub struct OrderAccepted<'a> {
     /// The gateway-wide acceptance counter (`acceptSeq`, `requestId` = `req_<acceptSeq>`).
     pub accept_seq: u64,
     pub received_at_ns: u64,
-    pub symbol: Symbol,
-    pub side: Side,
-    pub order_type: OrderType,
-    pub time_in_force: TimeInForce,
-    pub qty: u64,
-    pub price: u64,
-    pub expire_at_ms: Option<u64>,
+    pub order: NewOrder,
     pub account_id: &'a str,
     pub idempotency_key: &'a str,
     pub client_order_id: Option<&'a str>,
 }
 
 impl OrderAccepted<'_> {
-    pub fn new_order(&self) -> NewOrder {
-        NewOrder {
-            symbol: self.symbol,
-            side: self.side,
-            order_type: self.order_type,
-            time_in_force: self.time_in_force,
-            qty: self.qty,
-            price: self.price,
-            expire_at_ms: self.expire_at_ms,
-        }
-    }
-
     pub fn encode(&self, out: &mut Vec<u8>) {
         for v in [
             self.order_id.0,
             self.accept_seq,
             self.received_at_ns,
-            self.qty,
-            self.price,
-            self.expire_at_ms.unwrap_or(0),
+            self.order.qty,
+            self.order.price,
+            self.order.expire_at_ms.unwrap_or(0),
         ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        out.push(self.side as u8);
-        out.push(self.order_type as u8);
-        out.push(self.time_in_force as u8);
+        out.push(self.order.side as u8);
+        out.push(self.order.order_type as u8);
+        out.push(self.order.time_in_force as u8);
         out.push(self.client_order_id.is_some() as u8);
-        push_str8(out, self.symbol.as_bytes());
+        push_str8(out, self.order.symbol.as_bytes());
         push_str8(out, self.account_id.as_bytes());
         push_str16(out, self.idempotency_key.as_bytes());
         push_str16(out, self.client_order_id.unwrap_or("").as_bytes());
@@ -225,13 +191,15 @@ impl OrderAccepted<'_> {
             order_id,
             accept_seq,
             received_at_ns,
-            symbol,
-            side,
-            order_type,
-            time_in_force,
-            qty,
-            price,
-            expire_at_ms: (expire != 0).then_some(expire),
+            order: NewOrder {
+                symbol,
+                side,
+                order_type,
+                time_in_force,
+                qty,
+                price,
+                expire_at_ms: (expire != 0).then_some(expire),
+            },
             account_id,
             idempotency_key,
             client_order_id: has_cid.then_some(cid),
@@ -468,10 +436,10 @@ pub fn to_json(seq: u64, time_ns: u64, kind: u16, payload: &[u8]) -> Value {
         KIND_V3_ORDER_ACCEPTED => V3OrderAccepted::decode(payload).map(|o| {
             json!({
                 "orderId": o.order_id.0, "sessionId": o.session_id, "sessionSeq": o.session_seq,
-                "accountId": o.account_id, "shard": o.shard, "symbol": o.symbol.as_str(),
-                "side": o.side.as_str(), "type": o.order_type.as_str(),
-                "timeInForce": o.time_in_force.as_str(), "qty": o.qty, "price": o.price,
-                "expireAt": o.expire_at_ms, "receivedAtNs": o.received_at_ns,
+                "accountId": o.account_id, "shard": o.shard, "symbol": o.order.symbol.as_str(),
+                "side": o.order.side.as_str(), "type": o.order.order_type.as_str(),
+                "timeInForce": o.order.time_in_force.as_str(), "qty": o.order.qty, "price": o.order.price,
+                "expireAt": o.order.expire_at_ms, "receivedAtNs": o.received_at_ns,
             })
         }),
         KIND_V3_DURABLE_REJECTED => V3DurableRejected::decode(payload).map(|r| {
@@ -491,10 +459,10 @@ pub fn to_json(seq: u64, time_ns: u64, kind: u16, payload: &[u8]) -> Value {
             json!({
                 "orderId": order_ref(o.order_id), "acceptSeq": o.accept_seq,
                 "accountId": o.account_id, "idempotencyKey": o.idempotency_key,
-                "clientOrderId": o.client_order_id, "symbol": o.symbol.as_str(),
-                "side": o.side.as_str(), "type": o.order_type.as_str(),
-                "timeInForce": o.time_in_force.as_str(), "qty": o.qty, "price": o.price,
-                "expireAt": o.expire_at_ms, "receivedAtNs": o.received_at_ns,
+                "clientOrderId": o.client_order_id, "symbol": o.order.symbol.as_str(),
+                "side": o.order.side.as_str(), "type": o.order.order_type.as_str(),
+                "timeInForce": o.order.time_in_force.as_str(), "qty": o.order.qty, "price": o.order.price,
+                "expireAt": o.order.expire_at_ms, "receivedAtNs": o.received_at_ns,
             })
         }),
         KIND_CANCEL_REQUESTED | KIND_ORDER_UPDATED => OrderChange::decode(kind, payload).map(|c| {
@@ -520,13 +488,15 @@ mod tests {
             session_seq: 7,
             received_at_ns: 123,
             shard: 3,
-            symbol: Symbol::parse(b"AAPL").unwrap(),
-            side: Side::Sell,
-            order_type: OrderType::Limit,
-            time_in_force: TimeInForce::Gtd,
-            qty: 100,
-            price: 15_000,
-            expire_at_ms: Some(9),
+            order: NewOrder {
+                symbol: Symbol::parse(b"AAPL").unwrap(),
+                side: Side::Sell,
+                order_type: OrderType::Limit,
+                time_in_force: TimeInForce::Gtd,
+                qty: 100,
+                price: 15_000,
+                expire_at_ms: Some(9),
+            },
             session_id: "sess-1",
             account_id: "acct-1",
         }
@@ -563,13 +533,15 @@ mod tests {
                 order_id: OrderId::new(1, 42),
                 accept_seq: 9,
                 received_at_ns: 5,
-                symbol: Symbol::parse(b"BTC").unwrap(),
-                side: Side::Buy,
-                order_type: OrderType::Market,
-                time_in_force: TimeInForce::Ioc,
-                qty: 3,
-                price: 0,
-                expire_at_ms: None,
+                order: NewOrder {
+                    symbol: Symbol::parse(b"BTC").unwrap(),
+                    side: Side::Buy,
+                    order_type: OrderType::Market,
+                    time_in_force: TimeInForce::Ioc,
+                    qty: 3,
+                    price: 0,
+                    expire_at_ms: None,
+                },
                 account_id: "a",
                 idempotency_key: &key,
                 client_order_id: cid,

@@ -95,7 +95,7 @@ impl<'a> Replayer<'a> {
             .durable(session.idx, o.session_seq);
         let max = self.max_seq.entry(o.session_id.to_string()).or_insert(0);
         *max = (*max).max(o.session_seq);
-        self.accepted(o.account_id, o.order_id, o.new_order(), at_ns);
+        self.accepted(o.account_id, o.order_id, o.order, at_ns);
         Ok(())
     }
 
@@ -132,7 +132,7 @@ impl<'a> Replayer<'a> {
         let o = OrderAccepted::decode(payload)?;
         self.stats.durable_orders += 1;
         self.stats.max_accept_seq = self.stats.max_accept_seq.max(o.accept_seq);
-        let order = o.new_order();
+        let order = o.order;
         let (account, symbol_idx) =
             self.accepted(o.account_id, o.order_id, order, o.received_at_ns);
         let gw = self.gw;

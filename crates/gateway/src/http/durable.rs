@@ -242,24 +242,17 @@ fn order_answer(
     r
 }
 
-/// Resolves a path id: an `ord_…` id, or (as the reference does) a client order id of the
-/// caller's account.
+/// The order id a path names (see `PartGuard::resolve`).
 fn resolve(gw: &Gateway, account: &Account, id: &str) -> Option<OrderId> {
-    let part = gw.orders.lock(&account.id);
-    if let Some(oid) = parse_order_ref(id) {
-        if part.get(&account.id, oid).is_some() {
-            return Some(oid);
-        }
-    }
-    part.by_client(&account.id, id).and_then(Result::ok)
+    gw.orders
+        .lock(&account.id)
+        .resolve(&account.id, id)
+        .map(|o| o.id)
 }
 
 fn get_order(gw: &Gateway, account: &Arc<Account>, id: &str, api: Api) -> Response<Body> {
-    let Some(oid) = resolve(gw, account, id) else {
-        return json_error(StatusCode::NOT_FOUND, "NOT_FOUND");
-    };
     let part = gw.orders.lock(&account.id);
-    let Some(o) = part.get(&account.id, oid) else {
+    let Some(o) = part.resolve(&account.id, id) else {
         return json_error(StatusCode::NOT_FOUND, "NOT_FOUND");
     };
     let word = match api {

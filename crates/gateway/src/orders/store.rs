@@ -384,6 +384,16 @@ impl PartGuard<'_> {
         self.part.accounts.get_mut(account)?.orders.get_mut(&id)
     }
 
+    /// The order a path names: an `ord_…` id, or (as the reference does) a client order id
+    /// of the same account.
+    pub fn resolve(&self, account: &str, id: &str) -> Option<&Order> {
+        let by_id = crate::records::parse_order_ref(id).and_then(|oid| self.get(account, oid));
+        by_id.or_else(|| match self.by_client(account, id)? {
+            Ok(oid) => self.get(account, oid),
+            Err(()) => None,
+        })
+    }
+
     /// `Some(Ok(id))` for a known order, `Some(Err(()))` for a refused client order id.
     pub fn by_client(&self, account: &str, cid: &str) -> Option<Result<OrderId, ()>> {
         match self.part.accounts.get(account)?.by_client.get(cid)? {

@@ -85,13 +85,7 @@ pub fn submit(
         order_id,
         accept_seq,
         received_at_ns: now_ns,
-        symbol: checked.order.symbol,
-        side: checked.order.side,
-        order_type: checked.order.order_type,
-        time_in_force: checked.order.time_in_force,
-        qty: checked.order.qty,
-        price: checked.order.price,
-        expire_at_ms: checked.order.expire_at_ms,
+        order: checked.order,
         account_id: &account.id,
         idempotency_key: key,
         client_order_id,
@@ -227,16 +221,12 @@ pub fn apply_durable(gw: &Gateway, meta: DurableMeta) {
             let latency_us = mono_ns().saturating_sub(meta.received_mono_ns) / 1_000;
             if let Some(o) = found {
                 o.durable = true;
+                let id = order_ref(o.id);
                 let data = format!(
-                    r#"{{"eventType":"OrderAccepted","orderId":"{}","durableLatencyUs":{latency_us}}}"#,
-                    order_ref(o.id)
+                    r#"{{"eventType":"OrderAccepted","orderId":"{id}","durableLatencyUs":{latency_us}}}"#
                 );
-                gw.hub.publish(
-                    &account.id,
-                    Some(&order_ref(o.id)),
-                    "order_durable",
-                    data.into(),
-                );
+                gw.hub
+                    .publish(&account.id, Some(&id), "order_durable", data.into());
             }
         }
         DurableOp::Cancel => {
