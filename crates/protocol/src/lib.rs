@@ -5,6 +5,8 @@
 //! - [`http`]: the JSON bodies of the HTTP API — the order request (§2.2) decoded with serde
 //!   into borrowed fields, and the hot-path responses written by hand into a reused buffer,
 //!   because they are small, fixed-shape and on every request.
+//! - [`venue`]: the venue session protocol — the reference's JSON lines (§2.6) plus logon,
+//!   sequence numbers, heartbeats, resend, status requests, amend and top of book.
 //! - [`json`]: the few helpers the hand-written encoders share (string escaping, integers).
 //!
 //! This crate holds no state and does no I/O; validation beyond syntax is `core`'s job.
@@ -12,3 +14,4 @@
 pub mod http;
 pub mod json;
 pub mod v3frame;
+pub mod venue;
