@@ -150,6 +150,11 @@ reasons! {
     WalDurabilityFailed => "WAL_DURABILITY_FAILED", 500, Rejected, Internal, true, 9999;
     DurabilityWaitTimeout => "DURABILITY_WAIT_TIMEOUT", 503, Rejected, Internal, true, 9999;
     OrderFinal => "ORDER_FINAL", 409, Rejected, Client, false, 9999;
+    // Amend (`POST /orders/{id}/amend`), which the reference does not have.
+    InvalidAmend => "INVALID_AMEND", 400, Rejected, Client, false, 9999;
+    AmendNotAllowed => "AMEND_NOT_ALLOWED", 422, Rejected, Client, false, 9999;
+    AmendPending => "AMEND_PENDING", 409, Rejected, Client, true, 9999;
+    CancelPending => "CANCEL_PENDING", 409, Rejected, Client, false, 9999;
 }
 
 impl Reason {

@@ -75,8 +75,13 @@ pub enum OrderEvent {
     Fill { filled_total: u64 },
     /// The venue cancelled the order (after `filled_total` was filled).
     Canceled { filled_total: u64 },
-    /// The venue refused the order or the cancel.
+    /// The venue refused the order (or, from a reference venue, answered a cancel of an order
+    /// it no longer holds).
     Rejected,
+    /// The venue refused a cancel: the order lives on.
+    CancelRejected,
+    /// An amend took effect: the order's quantity is now `qty` (the caller sets the new terms).
+    Replaced { qty: u64 },
 }
 
 /// The result of applying an event.
@@ -141,12 +146,22 @@ pub fn transition(
 
         (_, E::Canceled { filled_total }) => moved(S::Canceled, filled.max(filled_total)),
 
-        // A reject after fills never downgrades the order (§3.1): the fills happened. If a
-        // cancel was pending, the venue refused the cancel, so the order is live again.
+        // A reject after fills never downgrades the order (§3.1): the fills happened. With a
+        // cancel pending, a reference venue's REJECTED means it refused the cancel: live again.
         (S::CancelRequested, E::Rejected) if filled > 0 => moved(S::PartiallyFilled, filled),
-        (S::CancelRequested, E::Rejected) => moved(S::Sent, filled),
         (S::PartiallyFilled, E::Rejected) => Ok(Transition::Unchanged),
-        (S::Accepted | S::Sent, E::Rejected) => moved(S::Rejected, filled),
+        (S::Accepted | S::Sent | S::CancelRequested, E::Rejected) => moved(S::Rejected, filled),
+
+        // A refused cancel puts the order back to what it was before the request.
+        (S::CancelRequested, E::CancelRejected) if filled > 0 => moved(S::PartiallyFilled, filled),
+        (S::CancelRequested, E::CancelRejected) => moved(S::Sent, filled),
+        (_, E::CancelRejected) => Ok(Transition::Unchanged),
+
+        // An amend can never take the size to or below what is filled; the venue refuses that.
+        (_, E::Replaced { qty }) if qty <= filled => {
+            Err(TransitionError::Invalid { status, event })
+        }
+        (s, E::Replaced { .. }) => moved(s, filled),
 
         (status, event) => Err(TransitionError::Invalid { status, event }),
     }
@@ -217,8 +232,10 @@ mod tests {
             Just(OrderEvent::CancelRequested),
             Just(OrderEvent::VenueAccepted),
             Just(OrderEvent::Rejected),
+            Just(OrderEvent::CancelRejected),
             (0..=qty + 2).prop_map(|filled_total| OrderEvent::Fill { filled_total }),
             (0..=qty + 2).prop_map(|filled_total| OrderEvent::Canceled { filled_total }),
+            (1..=qty + 2).prop_map(|qty| OrderEvent::Replaced { qty }),
         ]
     }
 
@@ -278,6 +295,86 @@ mod tests {
             t(OrderStatus::PartiallyFilled, 3, OrderEvent::Rejected),
             Transition::Unchanged
         );
+    }
+
+    // Goal: the odd arms — refused cancels, rejects while a cancel is pending, amends, stale
+    // and duplicate reports, reports after the end.
+    #[test]
+    fn odd_arms() {
+        use OrderEvent as E;
+        use OrderStatus as S;
+        let t = |s, f, e| transition(s, f, 10, e);
+        let moved = |status, filled| Ok(Transition::Moved { status, filled });
+        assert_eq!(
+            t(S::CancelRequested, 0, E::CancelRejected),
+            moved(S::Sent, 0)
+        );
+        assert_eq!(
+            t(S::CancelRequested, 4, E::CancelRejected),
+            moved(S::PartiallyFilled, 4)
+        );
+        assert_eq!(t(S::Sent, 0, E::CancelRejected), Ok(Transition::Unchanged));
+        assert_eq!(t(S::CancelRequested, 0, E::Rejected), moved(S::Rejected, 0));
+        assert_eq!(
+            t(S::CancelRequested, 2, E::Rejected),
+            moved(S::PartiallyFilled, 2)
+        );
+        assert_eq!(t(S::Accepted, 0, E::Rejected), moved(S::Rejected, 0));
+        // A fill while the cancel is pending is recorded; the cancel answer decides.
+        assert_eq!(
+            t(S::CancelRequested, 0, E::Fill { filled_total: 3 }),
+            moved(S::CancelRequested, 3)
+        );
+        // The fill completes the order even with a cancel pending.
+        assert_eq!(
+            t(S::CancelRequested, 3, E::Fill { filled_total: 10 }),
+            moved(S::Filled, 10)
+        );
+        // Stale and duplicate fills change nothing; an overfill is an error.
+        assert_eq!(
+            t(S::PartiallyFilled, 5, E::Fill { filled_total: 5 }),
+            Ok(Transition::Unchanged)
+        );
+        assert_eq!(
+            t(S::PartiallyFilled, 5, E::Fill { filled_total: 2 }),
+            Ok(Transition::Unchanged)
+        );
+        assert_eq!(
+            t(S::Sent, 0, E::Fill { filled_total: 11 }),
+            Err(TransitionError::Overfill {
+                filled_total: 11,
+                qty: 10
+            })
+        );
+        // A cancel report keeps the higher of the two fill totals.
+        assert_eq!(
+            t(S::PartiallyFilled, 6, E::Canceled { filled_total: 4 }),
+            moved(S::Canceled, 6)
+        );
+        // Reports after the end change nothing; a second cancel request is a no-op.
+        for s in [S::Filled, S::Canceled, S::Rejected] {
+            assert_eq!(
+                t(s, 1, E::Fill { filled_total: 2 }),
+                Ok(Transition::Unchanged)
+            );
+            assert_eq!(t(s, 1, E::Replaced { qty: 5 }), Ok(Transition::Unchanged));
+            assert_eq!(t(s, 1, E::Sent), Ok(Transition::Unchanged));
+        }
+        assert_eq!(
+            t(S::CancelRequested, 0, E::CancelRequested),
+            Ok(Transition::Unchanged)
+        );
+        assert_eq!(t(S::Sent, 0, E::VenueAccepted), Ok(Transition::Unchanged));
+        assert_eq!(t(S::Sent, 0, E::Sent), Ok(Transition::Unchanged));
+        // Amends keep the status and cannot go to or below the filled quantity.
+        assert_eq!(
+            t(S::PartiallyFilled, 4, E::Replaced { qty: 8 }),
+            moved(S::PartiallyFilled, 4)
+        );
+        assert!(matches!(
+            t(S::PartiallyFilled, 4, E::Replaced { qty: 4 }),
+            Err(TransitionError::Invalid { .. })
+        ));
     }
 
     proptest! {

@@ -185,7 +185,7 @@ impl Engine {
                 let pushed = buf.push(*kind, now, payload);
                 debug_assert!(pushed.is_ok());
             }
-            metas.push(t.meta);
+            metas.extend(t.meta);
         }
         let batch = Batch {
             records: buf,

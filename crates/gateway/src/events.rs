@@ -13,8 +13,10 @@ use serde_json::{json, Value};
 use switchyard_core::OrderId;
 
 use crate::records::{
-    order_ref, OrderAccepted, OrderChange, V3OrderAccepted, KIND_CANCEL_REQUESTED,
-    KIND_ORDER_ACCEPTED, KIND_ORDER_UPDATED, KIND_V3_ORDER_ACCEPTED,
+    order_ref, AmendRequested, ExecutionRecord, OrderAccepted, OrderChange, V3OrderAccepted,
+    VenueSent, KIND_AMEND_REQUESTED, KIND_CANCEL_REQUESTED, KIND_CANCEL_SENT,
+    KIND_EXECUTION_REPORT, KIND_ORDER_ACCEPTED, KIND_ORDER_SENT, KIND_ORDER_UPDATED,
+    KIND_REPLACE_SENT, KIND_V3_ORDER_ACCEPTED,
 };
 
 pub const LIMIT_DEFAULT: usize = 100;
@@ -102,6 +104,35 @@ fn event(kind: u16, at_ms: u64, payload: &[u8], q: &EventQuery) -> Option<Value>
                 json!({
                     "type": crate::records::kind_name(kind), "at": at_ms,
                     "accountId": c.account_id, "orderId": order_ref(c.order_id), "data": data,
+                })
+            })
+        }
+        KIND_ORDER_SENT | KIND_CANCEL_SENT | KIND_REPLACE_SENT => {
+            let v = VenueSent::decode(kind, payload).ok()?;
+            wanted(v.account_id, Some(v.order_id)).then(|| {
+                json!({
+                    "type": crate::records::kind_name(kind), "at": at_ms,
+                    "accountId": v.account_id, "orderId": order_ref(v.order_id),
+                    "data": { "venue": v.venue },
+                })
+            })
+        }
+        KIND_EXECUTION_REPORT => {
+            let x = ExecutionRecord::decode(payload).ok()?;
+            wanted(x.account_id, Some(x.order_id)).then(|| {
+                json!({
+                    "type": "ExecutionReport", "at": at_ms, "accountId": x.account_id,
+                    "orderId": order_ref(x.order_id), "data": x.to_json(),
+                })
+            })
+        }
+        KIND_AMEND_REQUESTED => {
+            let a = AmendRequested::decode(payload).ok()?;
+            wanted(a.account_id, Some(a.order_id)).then(|| {
+                json!({
+                    "type": "AmendRequested", "at": at_ms, "accountId": a.account_id,
+                    "orderId": order_ref(a.order_id),
+                    "data": { "qty": a.qty, "price": (a.price > 0).then_some(a.price) },
                 })
             })
         }

@@ -31,6 +31,7 @@ pub mod server;
 pub mod state;
 pub mod stream;
 pub mod tcp;
+pub mod venues;
 
 pub use config::Config;
 pub use server::{start, Server};

@@ -14,6 +14,11 @@ pub const KIND_CLEAN_SHUTDOWN: u16 = 4;
 pub const KIND_ORDER_ACCEPTED: u16 = 5;
 pub const KIND_CANCEL_REQUESTED: u16 = 6;
 pub const KIND_ORDER_UPDATED: u16 = 7;
+pub const KIND_ORDER_SENT: u16 = 8;
+pub const KIND_CANCEL_SENT: u16 = 9;
+pub const KIND_EXECUTION_REPORT: u16 = 10;
+pub const KIND_AMEND_REQUESTED: u16 = 11;
+pub const KIND_REPLACE_SENT: u16 = 12;
 
 pub fn kind_name(kind: u16) -> &'static str {
     match kind {
@@ -24,6 +29,11 @@ pub fn kind_name(kind: u16) -> &'static str {
         KIND_ORDER_ACCEPTED => "OrderAccepted",
         KIND_CANCEL_REQUESTED => "CancelRequested",
         KIND_ORDER_UPDATED => "OrderUpdated",
+        KIND_ORDER_SENT => "OrderSent",
+        KIND_CANCEL_SENT => "CancelSent",
+        KIND_EXECUTION_REPORT => "ExecutionReport",
+        KIND_AMEND_REQUESTED => "AmendRequested",
+        KIND_REPLACE_SENT => "ReplaceSent",
         _ => "Unknown",
     }
 }
@@ -137,6 +147,9 @@ pub struct OrderAccepted<'a> {
     pub account_id: &'a str,
     pub idempotency_key: &'a str,
     pub client_order_id: Option<&'a str>,
+    /// The venue chosen at acceptance ("" when no venue is configured): journaled with the
+    /// order so that after a restart it goes to, and is cancelled at, the same venue.
+    pub venue: &'a str,
 }
 
 impl OrderAccepted<'_> {
@@ -159,6 +172,7 @@ impl OrderAccepted<'_> {
         push_str8(out, self.account_id.as_bytes());
         push_str16(out, self.idempotency_key.as_bytes());
         push_str16(out, self.client_order_id.unwrap_or("").as_bytes());
+        push_str8(out, self.venue.as_bytes());
     }
 
     pub fn decode(p: &[u8]) -> Result<OrderAccepted<'_>, PayloadError> {
@@ -184,6 +198,12 @@ impl OrderAccepted<'_> {
         let account_id = r.str8().ok_or(e("account id"))?;
         let idempotency_key = r.str16().ok_or(e("idempotency key"))?;
         let cid = r.str16().ok_or(e("client order id"))?;
+        // Records written before routing existed end here.
+        let venue = if r.at == p.len() {
+            ""
+        } else {
+            r.str8().ok_or(e("venue"))?
+        };
         if r.at != p.len() {
             return Err(e("trailing bytes"));
         }
@@ -203,6 +223,7 @@ impl OrderAccepted<'_> {
             account_id,
             idempotency_key,
             client_order_id: has_cid.then_some(cid),
+            venue,
         })
     }
 }
@@ -238,6 +259,154 @@ impl OrderChange<'_> {
             return Err(e("trailing bytes"));
         }
         Ok(change)
+    }
+}
+
+/// A message the gateway sent a venue about an order: `OrderSent` (NEW), `CancelSent`,
+/// `ReplaceSent`. Journaled when the session hands it to the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VenueSent<'a> {
+    pub order_id: OrderId,
+    pub account_id: &'a str,
+    pub venue: &'a str,
+}
+
+impl VenueSent<'_> {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.order_id.0.to_le_bytes());
+        push_str8(out, self.account_id.as_bytes());
+        push_str8(out, self.venue.as_bytes());
+    }
+
+    pub fn decode(kind: u16, p: &[u8]) -> Result<VenueSent<'_>, PayloadError> {
+        let e = |what| PayloadError { kind, what };
+        let mut r = Reader { buf: p, at: 0 };
+        let sent = VenueSent {
+            order_id: OrderId(r.u64().ok_or(e("order id"))?),
+            account_id: r.str8().ok_or(e("account id"))?,
+            venue: r.str8().ok_or(e("venue"))?,
+        };
+        if r.at != p.len() {
+            return Err(e("trailing bytes"));
+        }
+        Ok(sent)
+    }
+}
+
+/// An execution report as the venue sent it, journaled before its effect is visible to
+/// anyone, so that replay re-applies exactly the reports the gateway applied. `venue_seq`
+/// rebuilds the session's "applied without a gap" watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutionRecord<'a> {
+    pub order_id: OrderId,
+    pub venue_seq: u64,
+    pub filled_delta: u64,
+    pub filled_total: u64,
+    /// Fill price; 0 = none.
+    pub price: u64,
+    /// The order's size and limit price as the venue holds them (status reports, REPLACED);
+    /// 0 = not given.
+    pub qty: u64,
+    pub limit_price: u64,
+    pub status: switchyard_protocol::venue::ExecStatus,
+    pub status_report: bool,
+    pub account_id: &'a str,
+    pub venue: &'a str,
+}
+
+impl ExecutionRecord<'_> {
+    /// The report as `execution_report` stream events, the events API and dumps show it.
+    pub fn to_json(&self) -> Value {
+        let opt = |v: u64| (v > 0).then_some(v);
+        json!({
+            "orderId": order_ref(self.order_id), "accountId": self.account_id,
+            "venue": self.venue, "venueSeq": self.venue_seq, "status": self.status.as_str(),
+            "filledQtyDelta": self.filled_delta, "filledQtyTotal": self.filled_total,
+            "price": opt(self.price), "qty": opt(self.qty), "limitPrice": opt(self.limit_price),
+            "statusReport": self.status_report,
+        })
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        for v in [
+            self.order_id.0,
+            self.venue_seq,
+            self.filled_delta,
+            self.filled_total,
+            self.price,
+            self.qty,
+            self.limit_price,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.push(self.status as u8);
+        out.push(self.status_report as u8);
+        push_str8(out, self.account_id.as_bytes());
+        push_str8(out, self.venue.as_bytes());
+    }
+
+    pub fn decode(p: &[u8]) -> Result<ExecutionRecord<'_>, PayloadError> {
+        let e = |what| PayloadError {
+            kind: KIND_EXECUTION_REPORT,
+            what,
+        };
+        let mut r = Reader { buf: p, at: 0 };
+        let rec = ExecutionRecord {
+            order_id: OrderId(r.u64().ok_or(e("order id"))?),
+            venue_seq: r.u64().ok_or(e("venue seq"))?,
+            filled_delta: r.u64().ok_or(e("filled delta"))?,
+            filled_total: r.u64().ok_or(e("filled total"))?,
+            price: r.u64().ok_or(e("price"))?,
+            qty: r.u64().ok_or(e("qty"))?,
+            limit_price: r.u64().ok_or(e("limit price"))?,
+            status: r
+                .u8()
+                .and_then(switchyard_protocol::venue::ExecStatus::from_code)
+                .ok_or(e("status"))?,
+            status_report: r.u8().ok_or(e("status report"))? != 0,
+            account_id: r.str8().ok_or(e("account id"))?,
+            venue: r.str8().ok_or(e("venue"))?,
+        };
+        if r.at != p.len() {
+            return Err(e("trailing bytes"));
+        }
+        Ok(rec)
+    }
+}
+
+/// A client's amend (`POST /orders/{id}/amend`): the order's requested new size and price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmendRequested<'a> {
+    pub order_id: OrderId,
+    pub qty: u64,
+    pub price: u64,
+    pub account_id: &'a str,
+}
+
+impl AmendRequested<'_> {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        for v in [self.order_id.0, self.qty, self.price] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        push_str8(out, self.account_id.as_bytes());
+    }
+
+    pub fn decode(p: &[u8]) -> Result<AmendRequested<'_>, PayloadError> {
+        let e = |what| PayloadError {
+            kind: KIND_AMEND_REQUESTED,
+            what,
+        };
+        let mut r = Reader { buf: p, at: 0 };
+        let rec = AmendRequested {
+            order_id: OrderId(r.u64().ok_or(e("order id"))?),
+            qty: r.u64().ok_or(e("qty"))?,
+            price: r.u64().ok_or(e("price"))?,
+            account_id: r.str8().ok_or(e("account id"))?,
+        };
+        if r.at != p.len() {
+            return Err(e("trailing bytes"));
+        }
+        Ok(rec)
     }
 }
 
@@ -463,6 +632,17 @@ pub fn to_json(seq: u64, time_ns: u64, kind: u16, payload: &[u8]) -> Value {
                 "side": o.order.side.as_str(), "type": o.order.order_type.as_str(),
                 "timeInForce": o.order.time_in_force.as_str(), "qty": o.order.qty, "price": o.order.price,
                 "expireAt": o.order.expire_at_ms, "receivedAtNs": o.received_at_ns,
+                "venue": o.venue,
+            })
+        }),
+        KIND_ORDER_SENT | KIND_CANCEL_SENT | KIND_REPLACE_SENT => VenueSent::decode(kind, payload).map(|v| {
+            json!({ "orderId": order_ref(v.order_id), "accountId": v.account_id, "venue": v.venue })
+        }),
+        KIND_EXECUTION_REPORT => ExecutionRecord::decode(payload).map(|x| x.to_json()),
+        KIND_AMEND_REQUESTED => AmendRequested::decode(payload).map(|a| {
+            json!({
+                "orderId": order_ref(a.order_id), "accountId": a.account_id,
+                "qty": a.qty, "price": a.price,
             })
         }),
         KIND_CANCEL_REQUESTED | KIND_ORDER_UPDATED => OrderChange::decode(kind, payload).map(|c| {
@@ -545,6 +725,7 @@ mod tests {
                 account_id: "a",
                 idempotency_key: &key,
                 client_order_id: cid,
+                venue: if cid.is_some() { "simA" } else { "" },
             };
             b.clear();
             o.encode(&mut b);
@@ -560,6 +741,39 @@ mod tests {
         c.encode(&mut b);
         assert_eq!(OrderChange::decode(KIND_ORDER_UPDATED, &b).unwrap(), c);
         assert_eq!(parse_order_ref(&order_ref(c.order_id)), Some(c.order_id));
+        let v = VenueSent {
+            order_id: OrderId::new(2, 5),
+            account_id: "a",
+            venue: "simB",
+        };
+        b.clear();
+        v.encode(&mut b);
+        assert_eq!(VenueSent::decode(KIND_ORDER_SENT, &b).unwrap(), v);
+        let x = ExecutionRecord {
+            order_id: OrderId::new(2, 5),
+            venue_seq: 77,
+            filled_delta: 2,
+            filled_total: 5,
+            price: 101,
+            qty: 9,
+            limit_price: 102,
+            status: switchyard_protocol::venue::ExecStatus::PartiallyFilled,
+            status_report: true,
+            account_id: "a",
+            venue: "simB",
+        };
+        b.clear();
+        x.encode(&mut b);
+        assert_eq!(ExecutionRecord::decode(&b).unwrap(), x);
+        let a = AmendRequested {
+            order_id: OrderId::new(2, 5),
+            qty: 12,
+            price: 0,
+            account_id: "a",
+        };
+        b.clear();
+        a.encode(&mut b);
+        assert_eq!(AmendRequested::decode(&b).unwrap(), a);
         assert_eq!(parse_order_ref("ord_xyz"), None);
     }
 
@@ -577,6 +791,9 @@ mod tests {
             let _ = V3DurableRejected::decode(&junk);
             let _ = OrderAccepted::decode(&junk);
             let _ = OrderChange::decode(KIND_ORDER_UPDATED, &junk);
+            let _ = VenueSent::decode(KIND_ORDER_SENT, &junk);
+            let _ = ExecutionRecord::decode(&junk);
+            let _ = AmendRequested::decode(&junk);
         }
     }
 }

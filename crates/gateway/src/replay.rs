@@ -15,9 +15,11 @@ use switchyard_journal::Record;
 
 use crate::orders::Order;
 use crate::records::{
-    KillSwitchChange, OrderAccepted, OrderChange, PayloadError, V3DurableRejected, V3OrderAccepted,
-    KIND_CANCEL_REQUESTED, KIND_CLEAN_SHUTDOWN, KIND_KILL_SWITCH, KIND_ORDER_ACCEPTED,
-    KIND_ORDER_UPDATED, KIND_V3_DURABLE_REJECTED, KIND_V3_ORDER_ACCEPTED,
+    AmendRequested, ExecutionRecord, KillSwitchChange, OrderAccepted, OrderChange, PayloadError,
+    V3DurableRejected, V3OrderAccepted, VenueSent, KIND_AMEND_REQUESTED, KIND_CANCEL_REQUESTED,
+    KIND_CANCEL_SENT, KIND_CLEAN_SHUTDOWN, KIND_EXECUTION_REPORT, KIND_KILL_SWITCH,
+    KIND_ORDER_ACCEPTED, KIND_ORDER_SENT, KIND_ORDER_UPDATED, KIND_REPLACE_SENT,
+    KIND_V3_DURABLE_REJECTED, KIND_V3_ORDER_ACCEPTED,
 };
 use crate::state::Gateway;
 
@@ -37,6 +39,10 @@ pub struct ReplayStats {
     pub durable_orders: u64,
     pub durable_changes: u64,
     pub max_accept_seq: u64,
+    /// Venue records: messages sent, execution reports, amends.
+    pub venue_sent: u64,
+    pub execution_reports: u64,
+    pub amends: u64,
 }
 
 /// Folds journal records into the gateway. Call for every record, then `finish`.
@@ -73,6 +79,11 @@ impl<'a> Replayer<'a> {
             KIND_CANCEL_REQUESTED | KIND_ORDER_UPDATED => {
                 self.durable_change(r.kind, r.payload, r.time_ns)
             }
+            KIND_ORDER_SENT | KIND_CANCEL_SENT | KIND_REPLACE_SENT => {
+                self.venue_sent(r.kind, r.payload, r.time_ns)
+            }
+            KIND_EXECUTION_REPORT => self.execution_report(r.payload, r.time_ns),
+            KIND_AMEND_REQUESTED => self.amend(r.payload, r.time_ns),
             KIND_KILL_SWITCH => KillSwitchChange::decode(r.payload).map(|k| {
                 self.stats.kill_changes += 1;
                 self.gw.apply_kill(&k);
@@ -148,10 +159,13 @@ impl<'a> Replayer<'a> {
                 symbol_idx,
                 status: OrderStatus::Accepted,
                 filled: 0,
-                accepted_at_ms: at_ms,
+                accepted_ns: o.received_at_ns,
                 last_update_ms: at_ms,
                 durable: true,
                 cancel_pending: false,
+                venue: gw.venues.by_name(o.venue),
+                sent: false,
+                amend: None,
             },
             o.idempotency_key,
             o.received_at_ns,
@@ -179,6 +193,75 @@ impl<'a> Replayer<'a> {
             o.last_update_ms = at_ns / 1_000_000;
             if !was_final && matches!(c.status, OrderStatus::Canceled | OrderStatus::Rejected) {
                 o.account.risk.close_open(o.symbol_idx, o.order.side, open);
+            }
+        }
+        Ok(())
+    }
+
+    /// `OrderSent` marks the order as held by its venue; `CancelSent`/`ReplaceSent` only
+    /// document what went out (the pending request itself is restored from its own record).
+    fn venue_sent(&mut self, kind: u16, payload: &[u8], at_ns: u64) -> Result<(), PayloadError> {
+        let v = VenueSent::decode(kind, payload)?;
+        self.stats.venue_sent += 1;
+        if kind == KIND_ORDER_SENT {
+            let mut part = self.gw.orders.lock(v.account_id);
+            if let Some(o) = part.get_mut(v.account_id, v.order_id) {
+                o.sent = true;
+                crate::orders::apply_event(o, switchyard_core::OrderEvent::Sent, at_ns / 1_000_000);
+            }
+        }
+        Ok(())
+    }
+
+    /// An execution report: applied exactly as the session applied it, and its sequence
+    /// number rebuilds the venue's "applied without a gap" watermark.
+    fn execution_report(&mut self, payload: &[u8], at_ns: u64) -> Result<(), PayloadError> {
+        let r = ExecutionRecord::decode(payload)?;
+        self.stats.execution_reports += 1;
+        if let Some(link) = self.gw.venues.links.iter().find(|l| &*l.name == r.venue) {
+            link.replayed_seq(r.venue_seq);
+        }
+        if !r.account_id.is_empty() {
+            let mut part = self.gw.orders.lock(r.account_id);
+            if let Some(o) = part.get_mut(r.account_id, r.order_id) {
+                crate::venues::apply_report(o, &r, at_ns / 1_000_000);
+            }
+        }
+        Ok(())
+    }
+
+    /// An amend: pending again with the position it reserved; an order no venue holds takes
+    /// its new terms at once, as it did live.
+    fn amend(&mut self, payload: &[u8], at_ns: u64) -> Result<(), PayloadError> {
+        let a = AmendRequested::decode(payload)?;
+        self.stats.amends += 1;
+        let mut part = self.gw.orders.lock(a.account_id);
+        if let Some(o) = part.get_mut(a.account_id, a.order_id) {
+            if o.status.is_final() {
+                return Ok(());
+            }
+            let extra_qty = a.qty.saturating_sub(o.order.qty);
+            let price = if a.price > 0 { a.price } else { o.order.price };
+            let old_notional = o.order.qty as u128 * o.order.price as u128;
+            let new_notional = a.qty as u128 * price as u128;
+            let extra = Checked {
+                order: NewOrder {
+                    qty: extra_qty,
+                    ..o.order
+                },
+                symbol_idx: o.symbol_idx,
+                notional: new_notional
+                    .saturating_sub(old_notional)
+                    .min(u64::MAX as u128) as u64,
+            };
+            o.account.risk.replay_accept(&extra, at_ns);
+            o.amend = Some(crate::orders::PendingAmend {
+                qty: a.qty,
+                price: a.price,
+                reserved_qty: extra_qty,
+            });
+            if o.venue.is_none() {
+                crate::orders::amend_without_venue(o, at_ns / 1_000_000);
             }
         }
         Ok(())

@@ -40,6 +40,8 @@ pub struct Server {
     writer: JoinHandle<()>,
     /// The audit chain's `auditor` thread, when a key is configured.
     auditor: Option<switchyard_journal::audit::Auditor>,
+    /// Venue session threads.
+    venues: Vec<JoinHandle<()>>,
     listeners: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -108,6 +110,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
                 .spawn(move || engine.run())?,
         );
     }
+    let venues = crate::venues::start(&gw)?;
     let monitor = Monitor::new(gw.clone(), control_rx, journal);
     let monitor = std::thread::Builder::new()
         .name("monitor".into())
@@ -151,6 +154,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         monitor,
         writer,
         auditor,
+        venues,
         listeners,
     })
 }
@@ -230,7 +234,13 @@ impl Server {
         let monitor = self.monitor;
         let writer = self.writer;
         let auditor = self.auditor;
+        let venues = self.venues;
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            // Venue sessions first: what they still apply reaches the journal below.
+            gw.venues.stop.store(true, Ordering::Release);
+            for v in venues {
+                let _ = v.join();
+            }
             for s in &gw.shards {
                 let _ = s.tx.send(Task::Stop);
             }

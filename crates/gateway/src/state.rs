@@ -57,11 +57,13 @@ pub struct OrderTask {
     pub reservation: Reservation,
 }
 
-/// Records of the durable path (`/orders`), encoded by the request handler, journaled by the
-/// account's shard engine in arrival order.
+/// Records of the durable path (`/orders`) and of the venue sessions, encoded by whoever
+/// decided them, journaled by the account's shard engine in arrival order.
 pub struct DurableTask {
     pub records: Vec<(u16, Vec<u8>)>,
-    pub meta: DurableMeta,
+    /// What to do once durable; none for records whose effect is already applied (venue
+    /// sessions apply reports at once and journal them behind).
+    pub meta: Option<DurableMeta>,
 }
 
 /// What the journal listener needs to apply a durable-path task once it is durable.
@@ -78,6 +80,8 @@ pub enum DurableOp {
     /// A new order; the reservation is given back if the journal fails.
     Accept(Reservation),
     Cancel,
+    /// An amend; `reserved_qty` is the position reserved for a larger size.
+    Amend(crate::orders::PendingAmend),
 }
 
 pub enum Task {
@@ -181,6 +185,8 @@ pub struct Gateway {
     pub accept_seq: AtomicU64,
     /// Order event streams (SSE, WebSocket): `hub.publish(...)` from anywhere, never blocks.
     pub hub: crate::stream::Hub,
+    /// Venue sessions and routing (empty when `EXCHANGE_TRANSPORT` is `none`).
+    pub venues: crate::venues::Venues,
     /// The audit chain's status and keys, when the chain is on (set once at startup).
     pub audit: crate::audit::AuditLink,
     pub started_ms: u64,
@@ -219,7 +225,9 @@ impl Gateway {
         let durable_bp = crate::orders::Backpressure::new(&cfg.orders);
         let metrics = Metrics::default();
         let hub = crate::stream::Hub::new(&cfg.stream, metrics.sse.clone());
+        let venues = crate::venues::Venues::new(&cfg.venues);
         Gateway {
+            venues,
             cfg,
             risk,
             auth,

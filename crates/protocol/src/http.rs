@@ -93,7 +93,45 @@ impl BodyError {
 /// Parses an order body. Syntax errors are 400 `INVALID_JSON`, unknown fields 400
 /// `UNKNOWN_FIELD`, missing fields 400 `MISSING_FIELD`, wrong JSON types 400 `INVALID_FIELD`.
 pub fn parse_order(body: &[u8]) -> Result<OrderRequest<'_>, BodyError> {
-    serde_json::from_slice(body).map_err(|e| {
+    serde_json::from_slice(body).map_err(|e| json_body_error(&e))
+}
+
+/// `POST /orders/{id}/amend`: the order's new total size and/or limit price.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmendRequest {
+    pub qty: Option<JsonU64>,
+    pub price: Option<JsonU64>,
+}
+
+impl AmendRequest {
+    /// The new terms, or the reason they are refused (like the order body: a bad number is
+    /// 422 `INVALID_QTY`/`INVALID_PRICE`, nothing to change is 400 `INVALID_AMEND`).
+    pub fn terms(&self) -> Result<(Option<u64>, Option<u64>), Reason> {
+        let qty = match self.qty {
+            None => None,
+            Some(JsonU64::Valid(q)) if q > 0 => Some(q),
+            Some(_) => return Err(Reason::InvalidQty),
+        };
+        let price = match self.price {
+            None => None,
+            Some(JsonU64::Valid(p)) if p > 0 => Some(p),
+            Some(_) => return Err(Reason::InvalidPrice),
+        };
+        if qty.is_none() && price.is_none() {
+            return Err(Reason::InvalidAmend);
+        }
+        Ok((qty, price))
+    }
+}
+
+pub fn parse_amend(body: &[u8]) -> Result<AmendRequest, BodyError> {
+    serde_json::from_slice(body).map_err(|e| json_body_error(&e))
+}
+
+/// A serde error as the 400 body every JSON endpoint answers with.
+fn json_body_error(e: &serde_json::Error) -> BodyError {
+    {
         let msg = e.to_string();
         let reason = match e.classify() {
             serde_json::error::Category::Data if msg.starts_with("unknown field") => {
@@ -106,7 +144,7 @@ pub fn parse_order(body: &[u8]) -> Result<OrderRequest<'_>, BodyError> {
             _ => "INVALID_JSON",
         };
         BodyError::new(400, reason, msg)
-    })
+    }
 }
 
 impl<'a> OrderRequest<'a> {

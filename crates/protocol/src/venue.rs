@@ -409,7 +409,10 @@ mod tests {
             seq: 5,
             from_seq: 17,
         }));
-        roundtrip_to(ToVenue::Heartbeat(Heartbeat { seq: 6, last_seq: 0 }));
+        roundtrip_to(ToVenue::Heartbeat(Heartbeat {
+            seq: 6,
+            last_seq: 0,
+        }));
     }
 
     #[test]
@@ -439,13 +442,17 @@ mod tests {
             ask: None,
             ask_qty: 0,
         }));
-        roundtrip_from(FromVenue::Heartbeat(Heartbeat { seq: 0, last_seq: 12 }));
+        roundtrip_from(FromVenue::Heartbeat(Heartbeat {
+            seq: 0,
+            last_seq: 12,
+        }));
     }
 
     #[test]
     fn reference_lines_are_understood() {
         // §2.6 exactly: a NEW without seq, and a report without type or seq.
-        let new = br#"{"type":"NEW","orderId":"42","symbol":"BTC","side":"BUY","qty":5,"price":100}"#;
+        let new =
+            br#"{"type":"NEW","orderId":"42","symbol":"BTC","side":"BUY","qty":5,"price":100}"#;
         match decode_to_venue(new).unwrap() {
             ToVenue::New(n) => {
                 assert_eq!((n.seq, n.qty, n.price), (0, Some(5), Some(100)));

@@ -11,8 +11,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 use switchyard_core::{OrderId, OrderStatus, Reason};
 use switchyard_protocol::http::{
-    parse_order, write_body_error, write_order_refusal, write_order_response, BodyError,
-    ORDER_BODY_MAX,
+    parse_amend, parse_order, write_body_error, write_order_refusal, write_order_response,
+    BodyError, ORDER_BODY_MAX,
 };
 
 use super::{
@@ -20,7 +20,7 @@ use super::{
 };
 use crate::clock::{mono_ns, wall_ns};
 use crate::events::{parse_instant_ms, EventQuery, LIMIT_DEFAULT, LIMIT_MAX};
-use crate::orders::{self, CancelOutcome, Durability, Submitted};
+use crate::orders::{self, AmendOutcome, CancelOutcome, Durability, Submitted};
 use crate::records::{order_ref, parse_order_ref};
 use crate::state::{Account, Gateway};
 
@@ -50,6 +50,10 @@ pub async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
             with_account(gw, &req, |a| get_by_client(gw, a, cid))
         }
         (Method::POST, ["orders", id, "cancel"]) => post_cancel(gw, &req, id).await,
+        (Method::POST, ["orders", id, "amend"]) if api == Api::Legacy => {
+            let id = id.to_string();
+            post_amend(gw, req, &id).await
+        }
         (Method::GET, ["orders", id, "stream"]) if api == Api::Legacy => {
             get_order_stream(gw, &req, id)
         }
@@ -60,9 +64,10 @@ pub async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
             get_events(gw, &req, None, Some(acct)).await
         }
         (Method::GET, ["orders", id]) => with_account(gw, &req, |a| get_order(gw, a, id, api)),
-        (_, ["orders"] | ["orders", _] | ["orders", _, "cancel" | "events" | "stream"]) => {
-            json_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED")
-        }
+        (
+            _,
+            ["orders"] | ["orders", _] | ["orders", _, "cancel" | "amend" | "events" | "stream"],
+        ) => json_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
         _ => json_error(StatusCode::NOT_FOUND, "NOT_FOUND"),
     }
 }
@@ -371,6 +376,58 @@ async fn post_cancel(gw: &Arc<Gateway>, req: &Request<Incoming>, id: &str) -> Re
                 Err(_) => refusal(gw, Reason::DurabilityWaitTimeout),
             }
         }
+    }
+}
+
+/// `POST /orders/{id}/amend` (Switchyard's; the reference has no amend): `{"qty":…}`,
+/// `{"price":…}` or both. 202 with the order once the request is durable; the venue's answer
+/// arrives on the streams as `execution_report` (`REPLACED` / `REPLACE_REJECTED`) and
+/// `order_update`.
+async fn post_amend(gw: &Arc<Gateway>, req: Request<Incoming>, id: &str) -> Response<Body> {
+    let ident = match authenticate(gw, &req) {
+        Ok(i) => i,
+        Err(e) => return auth_error(&e),
+    };
+    if !is_json(&req) {
+        return body_error(&BodyError::new(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Content-Type must be application/json",
+        ));
+    }
+    let body = match read_body(req, ORDER_BODY_MAX).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let (qty, price) = match parse_amend(&body).map(|a| a.terms()) {
+        Ok(Ok(t)) => t,
+        Ok(Err(r)) => return refusal(gw, r),
+        Err(e) => return body_error(&e),
+    };
+    let account = gw.account(&ident.account_id);
+    let Some(oid) = resolve(gw, &account, id) else {
+        return json_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    };
+    let rx = match orders::amend(gw, &account, oid, qty, price) {
+        Ok(AmendOutcome::Requested(rx)) => rx,
+        Ok(AmendOutcome::NotFound) => return json_error(StatusCode::NOT_FOUND, "NOT_FOUND"),
+        Err(r) => return refusal(gw, r),
+    };
+    let wait = Duration::from_millis(gw.cfg.orders.durable_wait_timeout_ms);
+    match tokio::time::timeout(wait, rx).await {
+        Ok(Ok(true)) => {
+            gw.metrics.orders_amended.fetch_add(1, Ordering::Relaxed);
+            let part = gw.orders.lock(&account.id);
+            let Some(o) = part.get(&account.id, oid) else {
+                return json_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+            };
+            let mut out = Vec::with_capacity(360);
+            o.write_snapshot(&mut out, o.status.as_str());
+            drop(part);
+            json_response(StatusCode::ACCEPTED, out)
+        }
+        Ok(_) => refusal(gw, Reason::WalDurabilityFailed),
+        Err(_) => refusal(gw, Reason::DurabilityWaitTimeout),
     }
 }
 

@@ -4,6 +4,7 @@
 mod histogram;
 pub mod render;
 pub mod sse;
+pub mod venues;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,6 +30,11 @@ pub struct Metrics {
     pub orders_refused: AtomicU64,
     pub orders_wait_timeouts: AtomicU64,
     pub orders_canceled: AtomicU64,
+    pub orders_amended: AtomicU64,
+    /// Durable path with venues: accepted → NEW written to the venue, and accepted → first
+    /// fill reported, ns (wall clock: both ends may be in different processes' lifetimes).
+    pub accept_to_sent: AtomicHistogram,
+    pub accept_to_first_fill: AtomicHistogram,
     pub stage_parse: AtomicHistogram,
     pub stage_auth: AtomicHistogram,
     pub stage_risk: AtomicHistogram,

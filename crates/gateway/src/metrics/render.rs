@@ -239,11 +239,12 @@ pub fn figures(gw: &Gateway) -> Vec<(String, f64)> {
         (crate::clock::wall_ms().saturating_sub(gw.started_ms) / 1_000) as f64,
     );
     super::sse::figures(gw, &mut f);
+    super::venues::figures(gw, &mut f);
     f
 }
 
 /// `<prefix>_p50_us`, `_p99_us` and `_p999_us` of a histogram recorded in ns.
-fn hist_us3(f: &mut Vec<(String, f64)>, prefix: &str, h: &AtomicHistogram) {
+pub(super) fn hist_us3(f: &mut Vec<(String, f64)>, prefix: &str, h: &AtomicHistogram) {
     let p = h.percentiles([50.0, 99.0, 99.9]);
     for (suffix, v) in ["p50", "p99", "p999"].iter().zip(p) {
         f.push((format!("{prefix}_{suffix}_us"), v as f64 / NS_PER_US));
@@ -283,6 +284,7 @@ pub fn prometheus(gw: &Gateway) -> String {
         );
     }
     super::sse::prometheus_labeled(gw, &mut out);
+    super::venues::prometheus_labeled(gw, &mut out);
     out
 }
 
@@ -296,6 +298,7 @@ pub fn stats(gw: &Gateway) -> Value {
         .map(|(r, n)| (r.as_str().to_string(), json!(n)))
         .collect();
     obj.insert("rejectsByReason".into(), Value::Object(by_reason));
+    obj.insert("venues".into(), super::venues::stats(gw));
     Value::Object(obj)
 }
 

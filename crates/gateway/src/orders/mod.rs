@@ -15,8 +15,12 @@ mod store;
 mod submit;
 
 pub use backpressure::{Backpressure, InflightController};
-pub use store::{IdemHit, Order, OrderStore, StoreStats};
-pub use submit::{apply_durable, cancel, fail_durable, submit, CancelOutcome, Created, Submitted};
+pub use store::{IdemHit, Order, OrderStore, PendingAmend, StoreStats};
+pub use submit::{
+    amend, apply_durable, apply_event, cancel, fail_durable, submit, AmendOutcome, CancelOutcome,
+    Created, Submitted,
+};
+pub(crate) use submit::{amend_without_venue, cancel_without_venue};
 
 /// When the answer to `POST /orders` is sent (request header `Durability`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,12 +23,29 @@ pub struct Order {
     pub symbol_idx: u16,
     pub status: OrderStatus,
     pub filled: u64,
-    pub accepted_at_ms: u64,
+    /// Wall-clock time of acceptance, ns (`acceptedAt`, and the accept→sent and
+    /// accept→first-fill latencies).
+    pub accepted_ns: u64,
     pub last_update_ms: u64,
     /// The journal has fdatasync'ed its `OrderAccepted` record.
     pub durable: bool,
     /// A cancel record is on its way to the journal (concurrent cancels do not repeat it).
     pub cancel_pending: bool,
+    /// The venue the order was routed to; none when no venue is configured.
+    pub venue: Option<Arc<crate::venues::VenueLink>>,
+    /// The NEW went to the venue (`OrderSent` journaled); until then a cancel needs no venue.
+    pub sent: bool,
+    /// An amend the venue has not answered yet.
+    pub amend: Option<PendingAmend>,
+}
+
+/// An amend waiting for the venue: the new terms, and the position reserved for a larger
+/// size (given back if the venue refuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingAmend {
+    pub qty: u64,
+    pub price: u64,
+    pub reserved_qty: u64,
 }
 
 impl Order {
@@ -49,11 +66,30 @@ impl Order {
             .word("timeInForce", n.time_in_force.as_str())
             .opt_u64("expireAt", n.expire_at_ms)
             .word("status", status)
-            .u64("acceptedAt", self.accepted_at_ms)
+            .u64("acceptedAt", self.accepted_ns / 1_000_000)
             .u64("lastUpdateAt", self.last_update_ms)
             .u64("filledQty", self.filled)
             .raw("durable", if self.durable { "true" } else { "false" })
+            .opt_str("venue", self.venue_name())
+            .raw(
+                "amendPending",
+                if self.amend.is_some() {
+                    "true"
+                } else {
+                    "false"
+                },
+            )
             .end();
+    }
+
+    /// The venue's name, if the order was routed.
+    pub fn venue_name(&self) -> Option<&str> {
+        self.venue.as_deref().map(|v| &*v.name)
+    }
+
+    /// Quantity not filled yet.
+    pub fn open_qty(&self) -> u64 {
+        self.order.qty.saturating_sub(self.filled)
     }
 
     /// Publishes the order's current state to its stream subscribers.
@@ -276,6 +312,19 @@ impl OrderStore {
         self.gc_keys.fetch_add(keys, Ordering::Relaxed);
         self.idem_expired.fetch_add(keys, Ordering::Relaxed);
         orders + keys + client_ids
+    }
+
+    /// Calls `f` with every order not final, one partition lock at a time (startup and venue
+    /// reconnects: rare, and each visit is short).
+    pub fn for_each_open(&self, mut f: impl FnMut(&Order)) {
+        for p in self.parts.iter() {
+            let p = p.lock();
+            for o in p.accounts.values().flat_map(|a| a.orders.values()) {
+                if !o.status.is_final() {
+                    f(o);
+                }
+            }
+        }
     }
 
     pub fn stats(&self) -> StoreStats {

@@ -15,8 +15,8 @@ use super::store::{IdemHit, Order};
 use super::Durability;
 use crate::clock::{mono_ns, wall_ms};
 use crate::records::{
-    order_ref, OrderAccepted, OrderChange, KIND_CANCEL_REQUESTED, KIND_ORDER_ACCEPTED,
-    KIND_ORDER_UPDATED,
+    order_ref, AmendRequested, OrderAccepted, OrderChange, KIND_AMEND_REQUESTED,
+    KIND_CANCEL_REQUESTED, KIND_ORDER_ACCEPTED, KIND_ORDER_UPDATED,
 };
 use crate::state::{Account, DurableMeta, DurableOp, DurableTask, Gateway, Task};
 
@@ -81,6 +81,7 @@ pub fn submit(
     let shard = &gw.shards[shard_no as usize];
     let order_id = OrderId::new(shard_no, shard.next_order.fetch_add(1, Ordering::Relaxed));
     let accept_seq = gw.accept_seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let venue = gw.venues.route(&checked.order);
     let rec = OrderAccepted {
         order_id,
         accept_seq,
@@ -89,6 +90,7 @@ pub fn submit(
         account_id: &account.id,
         idempotency_key: key,
         client_order_id,
+        venue: venue.as_deref().map_or("", |v| &v.name),
     };
     let mut payload = Vec::with_capacity(96 + key.len());
     rec.encode(&mut payload);
@@ -101,13 +103,13 @@ pub fn submit(
     };
     let task = Task::Durable(DurableTask {
         records: vec![(KIND_ORDER_ACCEPTED, payload)],
-        meta: DurableMeta {
+        meta: Some(DurableMeta {
             account: account.clone(),
             order_id,
             op: DurableOp::Accept(reservation),
             received_mono_ns,
             waiter: tx,
-        },
+        }),
     });
     gw.durable_bp.inflight.fetch_add(1, Ordering::Relaxed);
     let sent = gw.accepting.load(Ordering::Acquire) && shard.tx.try_send(task).is_ok();
@@ -126,10 +128,13 @@ pub fn submit(
         symbol_idx: checked.symbol_idx,
         status: OrderStatus::Accepted,
         filled: 0,
-        accepted_at_ms: now_ms,
+        accepted_ns: now_ns,
         last_update_ms: now_ms,
         durable: false,
         cancel_pending: false,
+        venue,
+        sent: false,
+        amend: None,
     };
     // Published under the partition lock, so the durable event can never overtake it.
     order.publish(&gw.hub, "order_update");
@@ -152,9 +157,9 @@ pub enum CancelOutcome {
     Requested(oneshot::Receiver<bool>),
 }
 
-/// Requests a cancel. No venue holds the order yet (venues come with routing), so the gateway
-/// completes the cancel itself: `CancelRequested` then `OrderUpdated{CANCELED}`, journaled
-/// together and applied once durable.
+/// Requests a cancel: journals `CancelRequested`; once durable the order's venue gets the
+/// CANCEL and its answer decides. An order with no venue (none configured) is cancelled by the
+/// gateway itself: `CancelRequested` and `OrderUpdated{CANCELED}` are journaled together.
 pub fn cancel(gw: &Gateway, account: &Arc<Account>, id: OrderId) -> Result<CancelOutcome, Reason> {
     let mut part = gw.orders.lock(&account.id);
     let Some(o) = part.get_mut(&account.id, id) else {
@@ -166,35 +171,31 @@ pub fn cancel(gw: &Gateway, account: &Arc<Account>, id: OrderId) -> Result<Cance
     if o.status == OrderStatus::CancelRequested || o.cancel_pending {
         return Ok(CancelOutcome::AlreadyRequested);
     }
-    let mut requested = Vec::with_capacity(32 + account.id.len());
-    OrderChange {
-        order_id: id,
-        status: OrderStatus::CancelRequested,
-        filled: o.filled,
-        account_id: &account.id,
+    let change = |status| {
+        let mut p = Vec::with_capacity(32 + account.id.len());
+        OrderChange {
+            order_id: id,
+            status,
+            filled: o.filled,
+            account_id: &account.id,
+        }
+        .encode(&mut p);
+        p
+    };
+    let mut records = vec![(KIND_CANCEL_REQUESTED, change(OrderStatus::CancelRequested))];
+    if o.venue.is_none() {
+        records.push((KIND_ORDER_UPDATED, change(OrderStatus::Canceled)));
     }
-    .encode(&mut requested);
-    let mut canceled = Vec::with_capacity(32 + account.id.len());
-    OrderChange {
-        order_id: id,
-        status: OrderStatus::Canceled,
-        filled: o.filled,
-        account_id: &account.id,
-    }
-    .encode(&mut canceled);
     let (tx, rx) = oneshot::channel();
     let task = Task::Durable(DurableTask {
-        records: vec![
-            (KIND_CANCEL_REQUESTED, requested),
-            (KIND_ORDER_UPDATED, canceled),
-        ],
-        meta: DurableMeta {
+        records,
+        meta: Some(DurableMeta {
             account: account.clone(),
             order_id: id,
             op: DurableOp::Cancel,
             received_mono_ns: mono_ns(),
             waiter: Some(tx),
-        },
+        }),
     });
     let shard = &gw.shards[id.shard() as usize % gw.shards.len()];
     if !gw.accepting.load(Ordering::Acquire) || shard.tx.try_send(task).is_err() {
@@ -202,6 +203,108 @@ pub fn cancel(gw: &Gateway, account: &Arc<Account>, id: OrderId) -> Result<Cance
     }
     o.cancel_pending = true;
     Ok(CancelOutcome::Requested(rx))
+}
+
+#[derive(Debug)]
+pub enum AmendOutcome {
+    NotFound,
+    /// Queued; completed with `true` once durable.
+    Requested(oneshot::Receiver<bool>),
+}
+
+/// Requests an amend of an open order's size and/or limit price (`qty` is the new total,
+/// filled part included). Risk runs again on the new terms; a larger size reserves the extra
+/// position and notional now (given back if the venue refuses). Journals `AmendRequested`;
+/// once durable the venue gets a REPLACE and its REPLACED or REPLACE_REJECTED decides. With
+/// no venue the gateway applies the new terms itself.
+pub fn amend(
+    gw: &Gateway,
+    account: &Arc<Account>,
+    id: OrderId,
+    qty: Option<u64>,
+    price: Option<u64>,
+) -> Result<AmendOutcome, Reason> {
+    let now_ns = crate::clock::wall_ns();
+    let mut part = gw.orders.lock(&account.id);
+    let Some(o) = part.get_mut(&account.id, id) else {
+        return Ok(AmendOutcome::NotFound);
+    };
+    if o.status.is_final() {
+        return Err(Reason::OrderFinal);
+    }
+    if o.status == OrderStatus::CancelRequested || o.cancel_pending {
+        return Err(Reason::CancelPending);
+    }
+    if o.amend.is_some() {
+        return Err(Reason::AmendPending);
+    }
+    if price.is_some() && o.order.order_type == switchyard_core::OrderType::Market {
+        return Err(Reason::AmendNotAllowed);
+    }
+    let new_qty = qty.unwrap_or(o.order.qty);
+    let new_price = price.unwrap_or(o.order.price);
+    if (new_qty, new_price) == (o.order.qty, o.order.price) {
+        return Err(Reason::InvalidAmend);
+    }
+    if new_qty <= o.filled {
+        return Err(Reason::InvalidQty);
+    }
+    let n = &o.order;
+    let symbol = n.symbol;
+    let input = OrderInput {
+        symbol: symbol.as_bytes(),
+        side: Some(n.side),
+        order_type: n.order_type,
+        time_in_force: n.time_in_force,
+        qty: new_qty,
+        price: (n.order_type != switchyard_core::OrderType::Market).then_some(new_price),
+        expire_at_ms: n.expire_at_ms,
+    };
+    let checked = gw.risk.check(&input, &account.rules, now_ns / 1_000_000)?;
+    // Reserve only what grows: extra size (position) and extra notional (daily limit).
+    let old_notional = (n.qty as u128 * n.price as u128).min(u64::MAX as u128) as u64;
+    let extra_qty = new_qty.saturating_sub(n.qty);
+    let extra = switchyard_core::risk::Checked {
+        order: switchyard_core::NewOrder {
+            qty: extra_qty,
+            ..checked.order
+        },
+        symbol_idx: o.symbol_idx,
+        notional: checked.notional.saturating_sub(old_notional),
+    };
+    let reservation = account.risk.reserve(&account.rules, &extra, now_ns)?;
+    let pending = super::PendingAmend {
+        qty: new_qty,
+        price: if price.is_some() { new_price } else { 0 },
+        reserved_qty: extra_qty,
+    };
+    let mut payload = Vec::with_capacity(32 + account.id.len());
+    AmendRequested {
+        order_id: id,
+        qty: pending.qty,
+        price: pending.price,
+        account_id: &account.id,
+    }
+    .encode(&mut payload);
+    let (tx, rx) = oneshot::channel();
+    let task = Task::Durable(DurableTask {
+        records: vec![(KIND_AMEND_REQUESTED, payload)],
+        meta: Some(DurableMeta {
+            account: account.clone(),
+            order_id: id,
+            op: DurableOp::Amend(pending),
+            received_mono_ns: mono_ns(),
+            waiter: Some(tx),
+        }),
+    });
+    let shard = &gw.shards[id.shard() as usize % gw.shards.len()];
+    if !gw.accepting.load(Ordering::Acquire) || shard.tx.try_send(task).is_err() {
+        account.risk.release(&reservation);
+        return Err(Reason::QueueReject);
+    }
+    // Blocks a second amend or a cancel until this one is durable and applied.
+    o.amend = Some(pending);
+    Ok(AmendOutcome::Requested(rx))
 }
 
 /// The journal made a durable-path batch durable: apply each item and answer its waiter.
@@ -221,6 +324,12 @@ pub fn apply_durable(gw: &Gateway, meta: DurableMeta) {
             let latency_us = mono_ns().saturating_sub(meta.received_mono_ns) / 1_000;
             if let Some(o) = found {
                 o.durable = true;
+                // Only a durable order goes to a venue: a crash can never leave a venue
+                // holding an order the gateway does not know.
+                if let Some(link) = &o.venue {
+                    link.track(o.id, account.clone());
+                    link.send(crate::venues::Cmd::New(o.id));
+                }
                 let id = order_ref(o.id);
                 let data = format!(
                     r#"{{"eventType":"OrderAccepted","orderId":"{id}","durableLatencyUs":{latency_us}}}"#
@@ -232,19 +341,26 @@ pub fn apply_durable(gw: &Gateway, meta: DurableMeta) {
         DurableOp::Cancel => {
             if let Some(o) = found {
                 o.cancel_pending = false;
-                let open = o.order.qty.saturating_sub(o.filled);
-                for event in [
-                    OrderEvent::CancelRequested,
-                    OrderEvent::Canceled {
-                        filled_total: o.filled,
-                    },
-                ] {
-                    if apply_event(o, event, now_ms) {
-                        o.publish(&gw.hub, "order_update");
+                if apply_event(o, OrderEvent::CancelRequested, now_ms) {
+                    o.publish(&gw.hub, "order_update");
+                }
+                match &o.venue {
+                    Some(link) => link.send(crate::venues::Cmd::Cancel(o.id)),
+                    None => {
+                        cancel_without_venue(gw, o, now_ms);
                     }
                 }
-                if o.status == OrderStatus::Canceled {
-                    account.risk.close_open(o.symbol_idx, o.order.side, open);
+            }
+        }
+        DurableOp::Amend(a) => {
+            if let Some(o) = found {
+                match &o.venue {
+                    Some(link) => link.send(crate::venues::Cmd::Replace(o.id)),
+                    None => {
+                        o.amend = Some(a);
+                        amend_without_venue(o, now_ms);
+                        o.publish(&gw.hub, "order_update");
+                    }
                 }
             }
         }
@@ -253,6 +369,43 @@ pub fn apply_durable(gw: &Gateway, meta: DurableMeta) {
     if let Some(w) = meta.waiter {
         let _ = w.send(true);
     }
+}
+
+/// The gateway's own cancel of an order no venue holds (its `OrderUpdated{CANCELED}` is
+/// journaled by the caller); true if the order moved.
+pub(crate) fn cancel_without_venue(gw: &Gateway, o: &mut Order, now_ms: u64) -> bool {
+    let open = o.open_qty() + o.amend.map_or(0, |a| a.reserved_qty);
+    let event = OrderEvent::Canceled {
+        filled_total: o.filled,
+    };
+    if !apply_event(o, event, now_ms) {
+        return false;
+    }
+    o.amend = None;
+    o.account.risk.close_open(o.symbol_idx, o.order.side, open);
+    o.publish(&gw.hub, "order_update");
+    true
+}
+
+/// The new terms of an amend no venue has to confirm (replay does the same).
+pub(crate) fn amend_without_venue(o: &mut Order, now_ms: u64) {
+    let Some(a) = o.amend else {
+        return;
+    };
+    let rec = crate::records::ExecutionRecord {
+        order_id: o.id,
+        venue_seq: 0,
+        filled_delta: 0,
+        filled_total: o.filled,
+        price: 0,
+        qty: a.qty,
+        limit_price: a.price,
+        status: switchyard_protocol::venue::ExecStatus::Replaced,
+        status_report: false,
+        account_id: "",
+        venue: "",
+    };
+    crate::venues::apply_report(o, &rec, now_ms);
 }
 
 /// Moves an order through the state machine; true if it moved. Illegal events are logged and
@@ -288,6 +441,14 @@ pub fn fail_durable(gw: &Gateway, meta: DurableMeta) {
         DurableOp::Cancel => {
             if let Some(o) = part.get_mut(&account.id, meta.order_id) {
                 o.cancel_pending = false;
+            }
+        }
+        DurableOp::Amend(a) => {
+            if let Some(o) = part.get_mut(&account.id, meta.order_id) {
+                o.amend = None;
+                o.account
+                    .risk
+                    .close_open(o.symbol_idx, o.order.side, a.reserved_qty);
             }
         }
     }

@@ -9,6 +9,9 @@ use serde::Deserialize;
 use switchyard_core::risk::{AccountRules, RiskLimits, SymbolLimits, DAILY_NOTIONAL_MAX};
 use switchyard_core::{OrderType, Side, Symbol};
 
+mod venues;
+pub use venues::{Routes, Transport, VenueSpec, VenuesSection, MAX_VENUES};
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -20,6 +23,7 @@ pub struct Config {
     pub orders: OrdersSection,
     pub stream: StreamSection,
     pub audit: AuditSection,
+    pub venues: VenuesSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -554,6 +558,16 @@ env_table! {
     "AUDIT_ANCHOR_EXPORT_DIR" => |c, _k, v| c.audit.anchor_export_dir = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
     "AUDIT_CHAIN_POLL_MS" => |c, k, v| c.audit.poll_interval_ms = parse_num(k, v)?;
     "AUDIT_CHAIN_SYNC_MS" => |c, k, v| c.audit.sync_interval_ms = parse_num(k, v)?;
+    "EXCHANGE_TRANSPORT" => |c, _k, v| c.venues.transport = v.trim().to_string();
+    "SOR_VENUES" => |c, _k, v| c.venues.names = v.to_string();
+    "SOR_DEFAULT_VENUE" => |c, _k, v| c.venues.default_venue = v.trim().to_string();
+    "SOR_SYMBOL_ROUTES" => |c, _k, v| c.venues.symbol_routes = v.to_string();
+    "EXCHANGE_TCP_HOST" => |c, _k, v| c.venues.host = v.trim().to_string();
+    "EXCHANGE_TCP_PORT" => |c, k, v| c.venues.port = parse_num(k, v)?;
+    "GATEWAY_ID" => |c, _k, v| c.venues.gateway_id = v.trim().to_string();
+    "VENUE_HEARTBEAT_MS" => |c, k, v| c.venues.heartbeat_ms = parse_num(k, v)?;
+    "VENUE_RECONNECT_MAX_MS" => |c, k, v| c.venues.reconnect_max_ms = parse_num(k, v)?;
+    "VENUE_LOGON_TIMEOUT_MS" => |c, k, v| c.venues.logon_timeout_ms = parse_num(k, v)?;
 }
 
 impl Config {
@@ -591,7 +605,7 @@ impl Config {
                 set(self, name, v)?;
             }
         }
-        Ok(())
+        self.venues.apply_env(&env)
     }
 
     /// Cross-field rules; the reference's clamps become errors so a typo cannot go unnoticed.
@@ -599,6 +613,7 @@ impl Config {
         self.orders.validate()?;
         self.stream.validate()?;
         self.audit.validate()?;
+        self.venues.validate()?;
         let v = &self.v3;
         if v.shard_count == 0 || v.shard_count > 256 {
             return Err(err("V3_SHARD_COUNT", "must be 1..=256"));

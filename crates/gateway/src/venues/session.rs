@@ -1,0 +1,573 @@
+//! One session per venue: a thread that connects, logs on and writes, and per connection a
+//! reader thread that applies what the venue says. Blocking std I/O on purpose: a handful of
+//! connections, each with a steady stream of small lines, and a reader that may wait on a
+//! full journal queue without holding up anything else.
+
+use std::io::{BufRead, BufReader, BufWriter, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use switchyard_core::{OrderEvent, OrderId, OrderStatus, OrderType, Symbol};
+use switchyard_protocol::venue::{
+    decode_from_venue, encode_line, ExecReport, FromVenue, Heartbeat, Logon, NewOrderMsg, OrderRef,
+    ReplaceMsg, Resend, ToVenue, LINE_MAX,
+};
+
+use super::{apply_report, Cmd, Quote, VenueLink};
+use crate::clock::wall_ns;
+use crate::orders::{apply_event, Order};
+use crate::records::{
+    order_ref, parse_order_ref, ExecutionRecord, OrderChange, VenueSent, KIND_CANCEL_SENT,
+    KIND_EXECUTION_REPORT, KIND_ORDER_SENT, KIND_ORDER_UPDATED, KIND_REPLACE_SENT,
+};
+use crate::state::{DurableTask, Gateway, Task};
+
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// A venue silent for this many heartbeat intervals is gone.
+const SILENT_INTERVALS: u32 = 3;
+
+/// Registers replayed open orders with their venues and starts one session thread per venue.
+pub fn start(gw: &Arc<Gateway>) -> std::io::Result<Vec<JoinHandle<()>>> {
+    gw.venues.resume(gw);
+    let mut threads = Vec::new();
+    for link in &gw.venues.links {
+        let (gw, link) = (gw.clone(), link.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("venue-{}", link.name))
+                .spawn(move || run(gw, link))?,
+        );
+    }
+    Ok(threads)
+}
+
+fn stopped(gw: &Gateway) -> bool {
+    gw.venues.stop.load(Ordering::Acquire)
+}
+
+fn run(gw: Arc<Gateway>, link: Arc<VenueLink>) {
+    let max = Duration::from_millis(gw.venues.cfg.reconnect_max_ms);
+    let mut backoff = BACKOFF_MIN;
+    let mut failures = 0u64;
+    while !stopped(&gw) {
+        match Connection::open(&gw, &link) {
+            Ok(conn) => {
+                backoff = BACKOFF_MIN;
+                failures = 0;
+                conn.serve(&gw, &link);
+            }
+            Err(e) => {
+                // Every failure while a venue is down would flood the log: the first, then
+                // every hundredth.
+                if failures % 100 == 0 {
+                    tracing::warn!(venue = %link.name, addr = %link.addr, %e, "venue connect failed");
+                }
+                failures += 1;
+                let until = Instant::now() + backoff;
+                while Instant::now() < until && !stopped(&gw) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                backoff = (backoff * 2).min(max);
+            }
+        }
+    }
+}
+
+/// Reads newline-terminated lines, at most `LINE_MAX` bytes, across read timeouts.
+struct LineReader {
+    inner: BufReader<TcpStream>,
+    buf: Vec<u8>,
+}
+
+enum Line {
+    /// A whole line (without `\n`) is in `buf`.
+    Ready,
+    /// The read timed out; what was read so far stays buffered.
+    Idle,
+    Closed,
+}
+
+impl LineReader {
+    fn next(&mut self) -> std::io::Result<Line> {
+        let room = (LINE_MAX + 1).saturating_sub(self.buf.len()) as u64;
+        match (&mut self.inner)
+            .take(room)
+            .read_until(b'\n', &mut self.buf)
+        {
+            Ok(_) if self.buf.last() == Some(&b'\n') => {
+                self.buf.pop();
+                Ok(Line::Ready)
+            }
+            Ok(_) if self.buf.len() > LINE_MAX => Err(std::io::Error::new(
+                ErrorKind::InvalidData,
+                "venue line longer than LINE_MAX",
+            )),
+            Ok(_) => Ok(Line::Closed),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Ok(Line::Idle)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The writing half of a connection.
+struct Writer {
+    out: BufWriter<TcpStream>,
+    /// Per-connection sequence number of the next gateway message (LOGON is 1).
+    out_seq: u64,
+}
+
+impl Writer {
+    /// Writes one message with the next sequence number (buffered; the caller flushes).
+    fn write(&mut self, msg: &ToVenue) -> std::io::Result<()> {
+        let mut msg = msg.clone();
+        let seq = self.out_seq;
+        match &mut msg {
+            ToVenue::Logon(m) => m.seq = seq,
+            ToVenue::New(m) => m.seq = seq,
+            ToVenue::Cancel(m) | ToVenue::Status(m) => m.seq = seq,
+            ToVenue::Replace(m) => m.seq = seq,
+            ToVenue::Resend(m) => m.seq = seq,
+            ToVenue::Heartbeat(m) => m.seq = seq,
+        }
+        self.out_seq += 1;
+        let mut line = Vec::with_capacity(160);
+        encode_line(&msg, &mut line);
+        self.out.write_all(&line)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+struct Connection {
+    stream: TcpStream,
+    writer: Writer,
+    lines: LineReader,
+    heartbeat: Duration,
+}
+
+impl Connection {
+    /// Connects, logs on with the highest report number applied, waits for `LOGON_ACK`.
+    fn open(gw: &Gateway, link: &VenueLink) -> std::io::Result<Connection> {
+        let cfg = &gw.venues.cfg;
+        let timeout = Duration::from_millis(cfg.logon_timeout_ms);
+        let addr = link.addr.to_socket_addrs()?.next().ok_or_else(|| {
+            std::io::Error::new(ErrorKind::NotFound, "venue address resolves to nothing")
+        })?;
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
+        let heartbeat = Duration::from_millis(cfg.heartbeat_ms);
+        stream.set_read_timeout(Some(heartbeat.min(timeout)))?;
+        let mut conn = Connection {
+            writer: Writer {
+                out: BufWriter::new(stream.try_clone()?),
+                out_seq: 1,
+            },
+            lines: LineReader {
+                inner: BufReader::new(stream.try_clone()?),
+                buf: Vec::with_capacity(512),
+            },
+            stream,
+            heartbeat,
+        };
+        conn.writer.write(&ToVenue::Logon(Logon {
+            seq: 0,
+            gateway_id: cfg.gateway_id.clone(),
+            last_seq: link.seq_through(),
+            heartbeat_ms: cfg.heartbeat_ms,
+            observer: false,
+        }))?;
+        conn.writer.flush()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match conn.lines.next()? {
+                Line::Ready => {
+                    let msg = decode_from_venue(&conn.lines.buf);
+                    conn.lines.buf.clear();
+                    match msg {
+                        Ok(FromVenue::LogonAck(ack)) => {
+                            tracing::info!(venue = %link.name, venue_name = %ack.venue,
+                                venue_last_seq = ack.last_seq, our_last_seq = link.seq_through(),
+                                "venue session logged on");
+                            if ack.heartbeat_ms > 0 {
+                                conn.heartbeat = Duration::from_millis(ack.heartbeat_ms)
+                                    .max(Duration::from_millis(cfg.heartbeat_ms));
+                            }
+                            conn.stream.set_read_timeout(Some(conn.heartbeat))?;
+                            return Ok(conn);
+                        }
+                        Ok(FromVenue::Reject(r)) => {
+                            return Err(std::io::Error::new(
+                                ErrorKind::PermissionDenied,
+                                format!("logon refused: {}", r.reason),
+                            ))
+                        }
+                        _ => {}
+                    }
+                }
+                Line::Idle if Instant::now() < deadline => {}
+                Line::Idle => return Err(std::io::Error::new(ErrorKind::TimedOut, "no LOGON_ACK")),
+                Line::Closed => {
+                    return Err(std::io::Error::new(
+                        ErrorKind::ConnectionAborted,
+                        "venue closed before LOGON_ACK",
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Runs the session until the connection fails, the venue goes silent or shutdown.
+    fn serve(self, gw: &Arc<Gateway>, link: &Arc<VenueLink>) {
+        let Connection {
+            stream,
+            mut writer,
+            lines,
+            heartbeat,
+        } = self;
+        let alive = Arc::new(AtomicBool::new(true));
+        let reader = {
+            let (gw, link, alive) = (gw.clone(), link.clone(), alive.clone());
+            std::thread::Builder::new()
+                .name(format!("venue-{}-rx", link.name))
+                .spawn(move || {
+                    read_loop(&gw, &link, lines, heartbeat);
+                    alive.store(false, Ordering::Release);
+                })
+        };
+        let Ok(reader) = reader else {
+            return;
+        };
+        if link.logons.fetch_add(1, Ordering::Relaxed) > 0 {
+            link.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        link.up.store(true, Ordering::Release);
+        let result = write_loop(gw, link, &mut writer, heartbeat, &alive);
+        link.up.store(false, Ordering::Release);
+        if let Err(e) = result {
+            tracing::warn!(venue = %link.name, %e, "venue session ended");
+        }
+        let _ = stream.shutdown(Shutdown::Both);
+        let _ = reader.join();
+    }
+}
+
+fn write_loop(
+    gw: &Gateway,
+    link: &VenueLink,
+    w: &mut Writer,
+    heartbeat: Duration,
+    alive: &AtomicBool,
+) -> std::io::Result<()> {
+    // Ask for the truth about every order the venue should hold: a disconnect may have
+    // swallowed a NEW, a CANCEL or a REPLACE, or the reports about them.
+    for (id, account) in link.tracked() {
+        let sent = gw
+            .orders
+            .lock(&account.id)
+            .get(&account.id, id)
+            .is_some_and(|o| o.sent && !o.status.is_final());
+        if sent {
+            w.write(&ToVenue::Status(OrderRef {
+                seq: 0,
+                order_id: order_ref(id),
+            }))?;
+        }
+    }
+    w.flush()?;
+    let tick = heartbeat / 2;
+    let mut last_write = Instant::now();
+    while alive.load(Ordering::Acquire) && !stopped(gw) {
+        match link.rx.recv_timeout(tick) {
+            Ok(cmd) => {
+                if let Some(msg) = prepare(gw, link, cmd) {
+                    w.write(&msg)?;
+                    last_write = Instant::now();
+                }
+                if link.rx.is_empty() {
+                    w.flush()?;
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if last_write.elapsed() >= heartbeat {
+                    w.write(&ToVenue::Heartbeat(Heartbeat::default()))?;
+                    w.flush()?;
+                    last_write = Instant::now();
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    Ok(())
+}
+
+/// Journals records of one account's orders through its shard engine, after the decision
+/// they record was made under the account's partition lock (and that lock was released).
+/// Blocks while the shard queue is full: a venue session slows down rather than drop a record.
+fn journal(gw: &Gateway, account: Option<&str>, records: Vec<(u16, Vec<u8>)>) {
+    if records.is_empty() {
+        return;
+    }
+    let shard = account.map_or(0, |a| gw.account_shard(a));
+    let task = Task::Durable(DurableTask {
+        records,
+        meta: None,
+    });
+    if gw.shards[shard as usize].tx.send(task).is_err() {
+        tracing::error!("journal queue closed: venue records not journaled");
+    }
+}
+
+fn order_updated(o: &Order) -> (u16, Vec<u8>) {
+    let mut p = Vec::with_capacity(32 + o.account.id.len());
+    OrderChange {
+        order_id: o.id,
+        status: o.status,
+        filled: o.filled,
+        account_id: &o.account.id,
+    }
+    .encode(&mut p);
+    (KIND_ORDER_UPDATED, p)
+}
+
+fn venue_sent(kind: u16, o: &Order, venue: &str) -> (u16, Vec<u8>) {
+    let mut p = Vec::with_capacity(32 + o.account.id.len());
+    VenueSent {
+        order_id: o.id,
+        account_id: &o.account.id,
+        venue,
+    }
+    .encode(&mut p);
+    (kind, p)
+}
+
+/// Cancels an order the venue never got: no venue message, the gateway decides.
+fn cancel_here(gw: &Gateway, o: &mut Order, now_ms: u64) -> Vec<(u16, Vec<u8>)> {
+    if crate::orders::cancel_without_venue(gw, o, now_ms) {
+        vec![order_updated(o)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Turns a queued command into the message to write, after recording the decision (status,
+/// journal, stream) under the account's partition lock. `None`: nothing to send.
+fn prepare(gw: &Gateway, link: &VenueLink, cmd: Cmd) -> Option<ToVenue> {
+    let id = match cmd {
+        Cmd::Resend(from) => {
+            link.resends.fetch_add(1, Ordering::Relaxed);
+            return Some(ToVenue::Resend(Resend {
+                seq: 0,
+                from_seq: from,
+            }));
+        }
+        Cmd::New(id) | Cmd::Cancel(id) | Cmd::Replace(id) => id,
+    };
+    let account = link.account_of(id)?;
+    let now_ns = wall_ns();
+    let now_ms = now_ns / 1_000_000;
+    let mut part = gw.orders.lock(&account.id);
+    let o = part.get_mut(&account.id, id)?;
+    if o.status.is_final() {
+        drop(part);
+        link.untrack(id);
+        return None;
+    }
+    let oref = order_ref(id);
+    let (records, msg) = match cmd {
+        Cmd::New(_) | Cmd::Cancel(_) if !o.sent && o.status == OrderStatus::CancelRequested => {
+            (cancel_here(gw, o, now_ms), None)
+        }
+        Cmd::New(_) => {
+            if !o.sent {
+                o.sent = true;
+                gw.metrics
+                    .accept_to_sent
+                    .record(now_ns.saturating_sub(o.accepted_ns));
+            }
+            if apply_event(o, OrderEvent::Sent, now_ms) {
+                o.publish(&gw.hub, "order_update");
+            }
+            let n = &o.order;
+            let msg = ToVenue::New(NewOrderMsg {
+                seq: 0,
+                order_id: oref,
+                symbol: Some(n.symbol.as_str().to_string()),
+                side: Some(n.side.as_str().to_string()),
+                qty: Some(n.qty),
+                price: (n.order_type == OrderType::Limit).then_some(n.price),
+                order_type: Some(n.order_type.as_str().to_string()),
+                time_in_force: Some(n.time_in_force.as_str().to_string()),
+            });
+            (vec![venue_sent(KIND_ORDER_SENT, o, &link.name)], Some(msg))
+        }
+        Cmd::Cancel(_) if !o.sent => (Vec::new(), None),
+        Cmd::Cancel(_) => (
+            vec![venue_sent(KIND_CANCEL_SENT, o, &link.name)],
+            Some(ToVenue::Cancel(OrderRef {
+                seq: 0,
+                order_id: oref,
+            })),
+        ),
+        Cmd::Replace(_) => match o.amend {
+            Some(a) if o.sent => (
+                vec![venue_sent(KIND_REPLACE_SENT, o, &link.name)],
+                Some(ToVenue::Replace(ReplaceMsg {
+                    seq: 0,
+                    order_id: oref,
+                    qty: Some(a.qty),
+                    price: (a.price > 0).then_some(a.price),
+                })),
+            ),
+            _ => (Vec::new(), None),
+        },
+        Cmd::Resend(_) => (Vec::new(), None),
+    };
+    let done = o.status.is_final();
+    drop(part);
+    journal(gw, Some(&account.id), records);
+    if done {
+        link.untrack(id);
+    }
+    msg
+}
+
+fn read_loop(gw: &Gateway, link: &VenueLink, mut lines: LineReader, heartbeat: Duration) {
+    let mut last_heard = Instant::now();
+    let mut last_resend: Option<Instant> = None;
+    let silent_max = heartbeat * SILENT_INTERVALS;
+    // Asks for a resend of a gap, at most once per heartbeat interval (a reordered report
+    // usually closes the gap on its own a moment later).
+    let ask_resend = |from: u64, last_resend: &mut Option<Instant>| {
+        if last_resend.is_none_or(|t| t.elapsed() >= heartbeat) {
+            link.send(Cmd::Resend(from));
+            *last_resend = Some(Instant::now());
+        }
+    };
+    while !stopped(gw) {
+        match lines.next() {
+            Ok(Line::Ready) => {
+                last_heard = Instant::now();
+                let msg = decode_from_venue(&lines.buf);
+                match msg {
+                    Ok(FromVenue::Exec(er)) => on_report(gw, link, er),
+                    Ok(FromVenue::Heartbeat(hb)) => {
+                        if hb.last_seq > link.seq_through() {
+                            ask_resend(link.seq_through() + 1, &mut last_resend);
+                        }
+                    }
+                    Ok(FromVenue::Tob(t)) => {
+                        if let Ok(sym) = Symbol::parse(t.symbol.as_bytes()) {
+                            link.set_quote(
+                                sym,
+                                Quote {
+                                    bid: t.bid,
+                                    ask: t.ask,
+                                },
+                            );
+                        }
+                    }
+                    Ok(FromVenue::Reject(r)) => {
+                        tracing::warn!(venue = %link.name, ref_seq = r.ref_seq, reason = %r.reason,
+                            "venue rejected a message");
+                    }
+                    Ok(FromVenue::LogonAck(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(venue = %link.name, %e, "unreadable venue line skipped");
+                    }
+                }
+                lines.buf.clear();
+            }
+            Ok(Line::Idle) => {
+                if last_heard.elapsed() >= silent_max {
+                    tracing::warn!(venue = %link.name, "venue silent for {SILENT_INTERVALS} heartbeats; reconnecting");
+                    return;
+                }
+                if let Some(from) = link.seq.lock().gap() {
+                    ask_resend(from, &mut last_resend);
+                }
+            }
+            Ok(Line::Closed) => return,
+            Err(e) => {
+                tracing::warn!(venue = %link.name, %e, "venue connection failed");
+                return;
+            }
+        }
+    }
+}
+
+/// Applies one execution report: journal, order, risk, streams — in that order of decision,
+/// all under the account's partition lock except the journal hand-off.
+fn on_report(gw: &Gateway, link: &VenueLink, er: ExecReport) {
+    if er.seq > 0 && link.seq.lock().seen(er.seq) {
+        link.duplicates.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    link.reports.fetch_add(1, Ordering::Relaxed);
+    let id = parse_order_ref(&er.order_id).unwrap_or(OrderId(0));
+    let account = link.account_of(id);
+    let rec = ExecutionRecord {
+        order_id: id,
+        venue_seq: er.seq,
+        filled_delta: er.filled_qty_delta,
+        filled_total: er.filled_qty_total,
+        price: er.price.unwrap_or(0),
+        qty: er.qty.unwrap_or(0),
+        limit_price: er.limit_price.unwrap_or(0),
+        status: er.status,
+        status_report: er.status_report,
+        account_id: account.as_deref().map_or("", |a| &a.id),
+        venue: &link.name,
+    };
+    let mut payload = Vec::with_capacity(96);
+    rec.encode(&mut payload);
+    let mut records = vec![(KIND_EXECUTION_REPORT, payload)];
+    let mut then = None;
+    let mut done = false;
+    match &account {
+        Some(acc) => {
+            let now_ns = wall_ns();
+            let mut part = gw.orders.lock(&acc.id);
+            if let Some(o) = part.get_mut(&acc.id, id) {
+                let a = apply_report(o, &rec, now_ns / 1_000_000);
+                gw.hub.publish(
+                    &acc.id,
+                    Some(&er.order_id),
+                    "execution_report",
+                    rec.to_json().to_string().into(),
+                );
+                if a.moved {
+                    records.push(order_updated(o));
+                    o.publish(&gw.hub, "order_update");
+                }
+                if a.first_fill {
+                    gw.metrics
+                        .accept_to_first_fill
+                        .record(now_ns.saturating_sub(o.accepted_ns));
+                }
+                then = a.then;
+                done = o.status.is_final();
+            }
+        }
+        None => {
+            link.unknown_orders.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(venue = %link.name, order = %er.order_id, "report for an order not held");
+        }
+    }
+    journal(gw, account.as_deref().map(|a| &*a.id), records);
+    if done {
+        link.untrack(id);
+    }
+    if let Some(c) = then {
+        link.send(c);
+    }
+    if er.seq > 0 {
+        link.seq.lock().mark(er.seq);
+    }
+}
