@@ -133,3 +133,163 @@ fn replaced(o: &mut Order, qty: u64, limit_price: u64, now_ms: u64) {
         o.order.price = limit_price;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use switchyard_core::risk::{AccountRisk, AccountRules};
+    use switchyard_core::{NewOrder, OrderId, OrderType, Side, Symbol, TimeInForce};
+
+    use super::*;
+    use crate::orders::PendingAmend;
+    use crate::state::Account;
+
+    /// A SENT buy of 10, its 10 already in the account's projected position.
+    fn order() -> Order {
+        let account = Arc::new(Account {
+            id: "a".into(),
+            rules: AccountRules::default(),
+            risk: AccountRisk::new(2),
+            killed: AtomicBool::new(false),
+        });
+        account.risk.close_open(0, Side::Sell, 10); // +10, as the reservation made it
+        Order {
+            id: OrderId::new(0, 1),
+            accept_seq: 1,
+            account,
+            client_order_id: None,
+            order: NewOrder {
+                symbol: Symbol::parse(b"BTC").unwrap(),
+                side: Side::Buy,
+                order_type: OrderType::Limit,
+                time_in_force: TimeInForce::Gtc,
+                qty: 10,
+                price: 100,
+                expire_at_ms: None,
+            },
+            symbol_idx: 0,
+            status: OrderStatus::Sent,
+            filled: 0,
+            accepted_ns: 0,
+            last_update_ms: 0,
+            durable: true,
+            cancel_pending: false,
+            venue: None,
+            sent: true,
+            amend: None,
+        }
+    }
+
+    fn report(status: ExecStatus, filled_total: u64) -> ExecutionRecord<'static> {
+        ExecutionRecord {
+            order_id: OrderId::new(0, 1),
+            venue_seq: 1,
+            filled_delta: 0,
+            filled_total,
+            price: 0,
+            qty: 0,
+            limit_price: 0,
+            status,
+            status_report: false,
+            account_id: "a",
+            venue: "v",
+        }
+    }
+
+    // Goal: fills grow, a cancel after a partial fill gives the unfilled rest back to the
+    // position, and later reports change nothing.
+    #[test]
+    fn fills_then_cancel_release_the_rest() {
+        let mut o = order();
+        let a = apply_report(&mut o, &report(ExecStatus::PartiallyFilled, 4), 1);
+        assert!(a.moved && a.first_fill);
+        assert_eq!((o.status, o.filled), (OrderStatus::PartiallyFilled, 4));
+        // A duplicate and an older report: nothing.
+        assert!(!apply_report(&mut o, &report(ExecStatus::PartiallyFilled, 4), 2).moved);
+        assert!(!apply_report(&mut o, &report(ExecStatus::PartiallyFilled, 2), 3).moved);
+        apply_report(&mut o, &report(ExecStatus::Canceled, 4), 4);
+        assert_eq!((o.status, o.filled), (OrderStatus::Canceled, 4));
+        assert_eq!(o.account.risk.position(0), 4, "the 6 never filled left");
+        assert!(!apply_report(&mut o, &report(ExecStatus::Filled, 10), 5).moved);
+        assert_eq!(o.account.risk.position(0), 4);
+    }
+
+    // Goal: a reject after fills keeps the fills; a refused cancel makes the order live again.
+    #[test]
+    fn rejects_and_refused_cancels() {
+        let mut o = order();
+        apply_report(&mut o, &report(ExecStatus::PartiallyFilled, 3), 1);
+        apply_report(&mut o, &report(ExecStatus::Rejected, 3), 2);
+        assert_eq!(o.status, OrderStatus::PartiallyFilled);
+        o.status = OrderStatus::CancelRequested;
+        apply_report(&mut o, &report(ExecStatus::CancelRejected, 3), 3);
+        assert_eq!(o.status, OrderStatus::PartiallyFilled);
+        let mut o = order();
+        apply_report(&mut o, &report(ExecStatus::Rejected, 0), 1);
+        assert_eq!(o.status, OrderStatus::Rejected);
+        assert_eq!(o.account.risk.position(0), 0);
+    }
+
+    // Goal: what a status report after a reconnect repairs — an order the venue never got is
+    // sent again, or cancelled here if a cancel was pending; a cancel or an amend the venue
+    // never got is repeated; an amend it did apply is taken.
+    #[test]
+    fn status_reports_repair() {
+        let mut o = order();
+        let a = apply_report(&mut o, &report(ExecStatus::Unknown, 0), 1);
+        assert_eq!(a.then, Some(Cmd::New(o.id)));
+        o.status = OrderStatus::CancelRequested;
+        apply_report(&mut o, &report(ExecStatus::Unknown, 0), 2);
+        assert_eq!(o.status, OrderStatus::Canceled);
+        assert_eq!(o.account.risk.position(0), 0);
+
+        let mut o = order();
+        o.status = OrderStatus::CancelRequested;
+        let mut r = report(ExecStatus::Accepted, 0);
+        r.status_report = true;
+        assert_eq!(apply_report(&mut o, &r, 1).then, Some(Cmd::Cancel(o.id)));
+
+        let mut o = order();
+        o.amend = Some(PendingAmend {
+            qty: 12,
+            price: 0,
+            reserved_qty: 2,
+        });
+        r.qty = 10;
+        assert_eq!(apply_report(&mut o, &r, 2).then, Some(Cmd::Replace(o.id)));
+        r.qty = 12;
+        let a = apply_report(&mut o, &r, 3);
+        assert!(a.moved && a.then.is_none());
+        assert_eq!((o.order.qty, o.amend), (12, None));
+    }
+
+    // Goal: an amend moves the position by the size change; a refused one gives back what it
+    // reserved.
+    #[test]
+    fn amends_move_the_position() {
+        let mut o = order();
+        o.amend = Some(PendingAmend {
+            qty: 6,
+            price: 90,
+            reserved_qty: 0,
+        });
+        let mut r = report(ExecStatus::Replaced, 0);
+        r.qty = 6;
+        r.limit_price = 90;
+        assert!(apply_report(&mut o, &r, 1).moved);
+        assert_eq!((o.order.qty, o.order.price), (6, 90));
+        assert_eq!(o.account.risk.position(0), 6);
+        // A larger size was reserved (+4) and refused: back to 6.
+        o.account.risk.close_open(0, Side::Sell, 4);
+        o.amend = Some(PendingAmend {
+            qty: 10,
+            price: 0,
+            reserved_qty: 4,
+        });
+        apply_report(&mut o, &report(ExecStatus::ReplaceRejected, 0), 2);
+        assert_eq!((o.order.qty, o.amend), (6, None));
+        assert_eq!(o.account.risk.position(0), 6);
+    }
+}
