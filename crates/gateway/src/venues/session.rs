@@ -62,7 +62,7 @@ fn run(gw: Arc<Gateway>, link: Arc<VenueLink>) {
             Err(e) => {
                 // Every failure while a venue is down would flood the log: the first, then
                 // every hundredth.
-                if failures % 100 == 0 {
+                if failures.is_multiple_of(100) {
                     tracing::warn!(venue = %link.name, addr = %link.addr, %e, "venue connect failed");
                 }
                 failures += 1;
