@@ -312,6 +312,8 @@ pub struct ExecutionRecord<'a> {
     pub status_report: bool,
     pub account_id: &'a str,
     pub venue: &'a str,
+    /// The venue's reason (rejects, venue cancels, unknown orders); "" = none.
+    pub reason: &'a str,
 }
 
 impl ExecutionRecord<'_> {
@@ -324,6 +326,7 @@ impl ExecutionRecord<'_> {
             "filledQtyDelta": self.filled_delta, "filledQtyTotal": self.filled_total,
             "price": opt(self.price), "qty": opt(self.qty), "limitPrice": opt(self.limit_price),
             "statusReport": self.status_report,
+            "reason": (!self.reason.is_empty()).then_some(self.reason),
         })
     }
 
@@ -343,6 +346,7 @@ impl ExecutionRecord<'_> {
         out.push(self.status_report as u8);
         push_str8(out, self.account_id.as_bytes());
         push_str8(out, self.venue.as_bytes());
+        push_str8(out, self.reason.as_bytes());
     }
 
     pub fn decode(p: &[u8]) -> Result<ExecutionRecord<'_>, PayloadError> {
@@ -366,6 +370,7 @@ impl ExecutionRecord<'_> {
             status_report: r.u8().ok_or(e("status report"))? != 0,
             account_id: r.str8().ok_or(e("account id"))?,
             venue: r.str8().ok_or(e("venue"))?,
+            reason: r.str8().ok_or(e("reason"))?,
         };
         if r.at != p.len() {
             return Err(e("trailing bytes"));
@@ -761,6 +766,7 @@ mod tests {
             status_report: true,
             account_id: "a",
             venue: "simB",
+            reason: "UNKNOWN_ORDER",
         };
         b.clear();
         x.encode(&mut b);

@@ -165,6 +165,7 @@ impl<'a> Replayer<'a> {
                 cancel_pending: false,
                 venue: gw.venues.by_name(o.venue),
                 sent: false,
+                acked: false,
                 amend: None,
             },
             o.idempotency_key,

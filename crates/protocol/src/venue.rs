@@ -35,6 +35,10 @@ use serde::{Deserialize, Serialize};
 /// otherwise buffer without bound).
 pub const LINE_MAX: usize = 4096;
 
+/// `reason` of a report about an order the venue does not hold (a `CANCEL`, `REPLACE` or
+/// `STATUS` of an order whose `NEW` never arrived): the gateway sends the `NEW` again.
+pub const REASON_UNKNOWN_ORDER: &str = "UNKNOWN_ORDER";
+
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }

@@ -1,7 +1,8 @@
 //! `switchyard`: one binary, thin. It parses the command line and hands over to the crates:
 //! `gateway` (the server), `bench` (load generator and yardsticks), `journal` (offline
-//! dump/verify), `token` (development JWTs). With no subcommand it runs the single-node stack
-//! on embedded defaults, so a new user sees it work at once.
+//! dump/verify), `token` (development JWTs), `venue-sim` (a simulated venue). With no
+//! subcommand it runs the single-node stack on embedded defaults — the gateway with two
+//! in-process simulated venues — so a new user sees orders fill at once.
 
 /// mimalloc instead of glibc's malloc: the durable path allocates a few small blocks per
 /// order on one thread and frees them on another (request → engine → journal listener), which
@@ -16,6 +17,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod journal_cmd;
+mod venue_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +49,8 @@ enum Command {
     },
     /// Mint a development JWT (HS256).
     Token(TokenArgs),
+    /// Run the simulated venue (matching, market makers, faults) until SIGINT/SIGTERM.
+    VenueSim(venue_cmd::Args),
 }
 
 #[derive(clap::Args)]
@@ -82,6 +86,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Bench { cmd }) => switchyard_bench::run(cmd),
         Some(Command::Journal { cmd }) => journal_cmd::run(cmd),
+        Some(Command::VenueSim(args)) => {
+            init_tracing();
+            venue_cmd::run(args)
+        }
         Some(Command::Token(t)) => {
             println!("{}", token(&t));
             Ok(())
@@ -141,6 +149,15 @@ fn load_config(
         if !has("AUDIT_HMAC_KEYS") && !has("AUDIT_HMAC_KEY") {
             add.push(("AUDIT_HMAC_KEYS", DEV_AUDIT_KEYS));
         }
+        // Two simulated venues in process, so that orders fill at once; BTC and ETH trade on
+        // both (best-price routing), the other symbols are spread by the reference's hash.
+        if !has("EXCHANGE_TRANSPORT") && !has("EXCHANGE_TCP_HOST") {
+            add.push(("EXCHANGE_TRANSPORT", "sim"));
+            if !has("SOR_VENUES") {
+                add.push(("SOR_VENUES", "simA,simB"));
+                add.push(("SOR_SYMBOL_ROUTES", "BTC=simA|simB,ETH=simA|simB"));
+            }
+        }
         env.extend(add.into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
     }
     let cfg = switchyard_gateway::Config::load(path, env)?;
@@ -149,14 +166,17 @@ fn load_config(
         eprintln!(
             "single-node stack with the DEVELOPMENT secret; a demo token (account `demo`, scope ops):\n  {demo}\n\
              try:\n  curl -s -XPOST http://127.0.0.1:{}/v3/orders -H \"Authorization: Bearer $TOKEN\" \
-             -H 'Content-Type: application/json' -d '{{\"symbol\":\"AAPL\",\"side\":\"BUY\",\"type\":\"LIMIT\",\"qty\":10,\"price\":15000}}'",
-            cfg.gateway.port
+             -H 'Content-Type: application/json' -d '{{\"symbol\":\"AAPL\",\"side\":\"BUY\",\"type\":\"LIMIT\",\"qty\":10,\"price\":15000}}'\n\
+             a fill at a simulated venue:\n  curl -s -XPOST http://127.0.0.1:{}/orders -H \"Authorization: Bearer $TOKEN\" \
+             -H 'Content-Type: application/json' -H 'Idempotency-Key: first' -d '{{\"symbol\":\"BTC\",\"side\":\"BUY\",\"type\":\"MARKET\",\"qty\":5,\"timeInForce\":\"IOC\"}}'",
+            cfg.gateway.port, cfg.gateway.port
         );
     }
     Ok(cfg)
 }
 
-fn serve(cfg: switchyard_gateway::Config) -> anyhow::Result<()> {
+fn serve(mut cfg: switchyard_gateway::Config) -> anyhow::Result<()> {
+    let _venues = start_embedded_venues(&mut cfg)?;
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if cfg.gateway.worker_threads > 0 {
         rt.worker_threads(cfg.gateway.worker_threads);
@@ -169,4 +189,34 @@ fn serve(cfg: switchyard_gateway::Config) -> anyhow::Result<()> {
         let server = switchyard_gateway::start(cfg).await?;
         server.run_until_signal().await
     })
+}
+
+/// `EXCHANGE_TRANSPORT=sim`: one venue simulator per configured venue, in this process, on a
+/// loopback port of its own; the gateway connects to them over TCP like to any venue. Each keeps
+/// its state beside the journal (`<journal dir>/venues/<name>`), so orders and report numbers
+/// survive restarts of the stack. The handles keep the simulators running.
+fn start_embedded_venues(
+    cfg: &mut switchyard_gateway::Config,
+) -> anyhow::Result<Vec<switchyard_venue_sim::VenueHandle>> {
+    use switchyard_gateway::config::Transport;
+    if cfg.venues.transport()? != Transport::Sim {
+        return Ok(Vec::new());
+    }
+    let mut handles = Vec::new();
+    for spec in cfg.venues.venues()? {
+        let mut v = switchyard_venue_sim::VenueConfig::from_env(Some(&spec.name))
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        v.name = spec.name.clone();
+        v.bind = std::net::Ipv4Addr::LOCALHOST.into();
+        v.port = 0;
+        v.state_dir = Some(cfg.journal.dir.join("venues").join(&spec.name));
+        let h = switchyard_venue_sim::spawn(v)
+            .with_context(|| format!("starting the simulated venue {}", spec.name))?;
+        let key = switchyard_gateway::config::VenuesSection::key(&spec.name);
+        cfg.venues.hosts.insert(key.clone(), "127.0.0.1".into());
+        cfg.venues.ports.insert(key, h.local_addr().port());
+        tracing::info!(venue = %spec.name, addr = %h.local_addr(), "simulated venue started");
+        handles.push(h);
+    }
+    Ok(handles)
 }

@@ -37,7 +37,8 @@ pub struct VenuesSection {
     /// `EXCHANGE_TCP_HOST` / `EXCHANGE_TCP_PORT`: address of every venue without its own.
     pub host: String,
     pub port: u16,
-    /// `EXCHANGE_TCP_HOST_<VENUE>` per venue (upper-case name), TOML `[venues.hosts]`.
+    /// `EXCHANGE_TCP_HOST_<VENUE>` per venue (name upper-cased, other characters `_`), TOML
+    /// `[venues.hosts]`.
     pub hosts: BTreeMap<String, String>,
     /// `EXCHANGE_TCP_PORT_<VENUE>` per venue, TOML `[venues.ports]`.
     pub ports: BTreeMap<String, u16>,
@@ -70,6 +71,20 @@ impl Default for VenuesSection {
             logon_timeout_ms: 2_000,
         }
     }
+}
+
+/// A venue name as an environment variable suffix: upper case, anything but letters and
+/// digits as `_` (`sim-b` → `SIM_B`), as the venue simulator spells its own overrides.
+fn env_suffix(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// One configured venue.
@@ -125,7 +140,7 @@ impl VenuesSection {
             if out.iter().any(|v| v.name.eq_ignore_ascii_case(name)) {
                 return Err(err("SOR_VENUES", format!("venue {name:?} listed twice")));
             }
-            let key = name.to_ascii_uppercase();
+            let key = env_suffix(name);
             out.push(VenueSpec {
                 name: name.to_string(),
                 host: self.hosts.get(&key).unwrap_or(&self.host).clone(),
@@ -180,6 +195,11 @@ impl VenuesSection {
             default_venue,
             by_symbol,
         })
+    }
+
+    /// The key of a venue in `hosts`/`ports` (`EXCHANGE_TCP_PORT_<key>`).
+    pub fn key(name: &str) -> String {
+        env_suffix(name)
     }
 
     /// Per-venue addresses from `EXCHANGE_TCP_HOST_<VENUE>` / `EXCHANGE_TCP_PORT_<VENUE>`.

@@ -35,6 +35,9 @@ pub struct Order {
     pub venue: Option<Arc<crate::venues::VenueLink>>,
     /// The NEW went to the venue (`OrderSent` journaled); until then a cancel needs no venue.
     pub sent: bool,
+    /// The venue has reported on the order: it holds it. After a reconnect an order sent but
+    /// never acknowledged gets its NEW again at once instead of a STATUS round trip.
+    pub acked: bool,
     /// An amend the venue has not answered yet.
     pub amend: Option<PendingAmend>,
 }

@@ -134,6 +134,7 @@ pub fn submit(
         cancel_pending: false,
         venue,
         sent: false,
+        acked: false,
         amend: None,
     };
     // Published under the partition lock, so the durable event can never overtake it.
@@ -404,6 +405,7 @@ pub(crate) fn amend_without_venue(o: &mut Order, now_ms: u64) {
         status_report: false,
         account_id: "",
         venue: "",
+        reason: "",
     };
     crate::venues::apply_report(o, &rec, now_ms);
 }

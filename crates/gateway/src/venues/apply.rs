@@ -2,7 +2,7 @@
 //! at startup by replay, so both arrive at the same order, fills and risk state.
 
 use switchyard_core::{OrderEvent, OrderStatus};
-use switchyard_protocol::venue::ExecStatus;
+use switchyard_protocol::venue::{ExecStatus, REASON_UNKNOWN_ORDER};
 
 use super::Cmd;
 use crate::orders::{apply_event, Order};
@@ -31,6 +31,7 @@ pub fn apply_report(o: &mut Order, r: &ExecutionRecord<'_>, now_ms: u64) -> Appl
     if r.status != X::Unknown {
         // The venue has the order, whatever the gateway journaled before a crash.
         o.sent = true;
+        o.acked = true;
     }
     // Any report may carry a higher fill total (a status report, a reject after fills).
     if r.filled_total > o.filled && !matches!(r.status, X::Canceled | X::Unknown) {
@@ -58,6 +59,14 @@ pub fn apply_report(o: &mut Order, r: &ExecutionRecord<'_>, now_ms: u64) -> Appl
         X::Rejected => {
             apply_event(o, OrderEvent::Rejected, now_ms);
         }
+        // The venue refused the cancel because it does not hold the order: the NEW has not
+        // arrived (lost with a connection). Not a refusal of a live order: send the NEW again,
+        // the cancel follows it.
+        X::CancelRejected
+            if r.reason == REASON_UNKNOWN_ORDER && o.status == OrderStatus::CancelRequested =>
+        {
+            then = Some(Cmd::New(o.id));
+        }
         X::CancelRejected => {
             apply_event(o, OrderEvent::CancelRejected, now_ms);
         }
@@ -70,16 +79,10 @@ pub fn apply_report(o: &mut Order, r: &ExecutionRecord<'_>, now_ms: u64) -> Appl
             }
         }
         X::Unknown if was_final => {}
-        // The venue never got the order: nothing to cancel there, or send it (again).
-        X::Unknown if o.status == OrderStatus::CancelRequested => {
-            apply_event(
-                o,
-                OrderEvent::Canceled {
-                    filled_total: o.filled,
-                },
-                now_ms,
-            );
-        }
+        // The venue has not seen the order: send it again (NEW is idempotent by order id).
+        // Even with a cancel pending the gateway cannot cancel it alone: the first NEW may
+        // still be on its way (unread on a connection the venue has not closed yet), so the
+        // NEW goes again and the cancel after it.
         X::Unknown => then = Some(Cmd::New(o.id)),
     }
     // A status report shows what a disconnect lost: a cancel or an amend the venue never got
@@ -178,6 +181,7 @@ mod tests {
             cancel_pending: false,
             venue: None,
             sent: true,
+            acked: true,
             amend: None,
         }
     }
@@ -195,6 +199,7 @@ mod tests {
             status_report: false,
             account_id: "a",
             venue: "v",
+            reason: "",
         }
     }
 
@@ -233,7 +238,7 @@ mod tests {
     }
 
     // Goal: what a status report after a reconnect repairs — an order the venue never got is
-    // sent again, or cancelled here if a cancel was pending; a cancel or an amend the venue
+    // sent again (its cancel after it, if one is pending); a cancel or an amend the venue
     // never got is repeated; an amend it did apply is taken.
     #[test]
     fn status_reports_repair() {
@@ -241,9 +246,22 @@ mod tests {
         let a = apply_report(&mut o, &report(ExecStatus::Unknown, 0), 1);
         assert_eq!(a.then, Some(Cmd::New(o.id)));
         o.status = OrderStatus::CancelRequested;
-        apply_report(&mut o, &report(ExecStatus::Unknown, 0), 2);
-        assert_eq!(o.status, OrderStatus::Canceled);
-        assert_eq!(o.account.risk.position(0), 0);
+        let a = apply_report(&mut o, &report(ExecStatus::Unknown, 0), 2);
+        assert_eq!(
+            (o.status, a.then),
+            (OrderStatus::CancelRequested, Some(Cmd::New(o.id)))
+        );
+
+        // A cancel refused because the NEW never arrived is no refusal: NEW again.
+        let mut o = order();
+        o.status = OrderStatus::CancelRequested;
+        let mut r = report(ExecStatus::CancelRejected, 0);
+        r.reason = REASON_UNKNOWN_ORDER;
+        let a = apply_report(&mut o, &r, 1);
+        assert_eq!(
+            (o.status, a.then),
+            (OrderStatus::CancelRequested, Some(Cmd::New(o.id)))
+        );
 
         let mut o = order();
         o.status = OrderStatus::CancelRequested;

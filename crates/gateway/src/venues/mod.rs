@@ -165,6 +165,14 @@ impl VenueLink {
         self.seq.lock().through()
     }
 
+    /// The venue starts numbering again after `through` (it lost its state).
+    pub fn reset_seq(&self, through: u64) {
+        *self.seq.lock() = SeqTrack {
+            through,
+            above: BTreeSet::new(),
+        };
+    }
+
     /// Replay: a report with this number is in the journal.
     pub fn replayed_seq(&self, seq: u64) {
         if seq > 0 {

@@ -192,6 +192,15 @@ impl Connection {
                     conn.lines.buf.clear();
                     match msg {
                         Ok(FromVenue::LogonAck(ack)) => {
+                            if ack.last_seq < link.seq_through() {
+                                // The venue lost its reports (a memory-only venue restarted):
+                                // number from where it is, and let the status sweep below
+                                // find what it no longer knows.
+                                tracing::warn!(venue = %link.name, venue_last_seq = ack.last_seq,
+                                    our_last_seq = link.seq_through(),
+                                    "venue is behind what was applied: it lost its state");
+                                link.reset_seq(ack.last_seq);
+                            }
                             tracing::info!(venue = %link.name, venue_name = %ack.venue,
                                 venue_last_seq = ack.last_seq, our_last_seq = link.seq_through(),
                                 "venue session logged on");
@@ -265,20 +274,37 @@ fn write_loop(
     heartbeat: Duration,
     alive: &AtomicBool,
 ) -> std::io::Result<()> {
-    // Ask for the truth about every order the venue should hold: a disconnect may have
-    // swallowed a NEW, a CANCEL or a REPLACE, or the reports about them.
+    // After a disconnect, repair first, then ask. An order the venue never acknowledged gets
+    // its NEW again (idempotent at the venue), a pending cancel its CANCEL again, at once: a
+    // flaky connection may give a session little time, and a STATUS round trip first would
+    // spend it. Then a STATUS for every order the venue should hold, whose answer shows what
+    // else a disconnect swallowed (an amend, a venue that lost its state).
+    let mut ask = Vec::new();
     for (id, account) in link.tracked() {
-        let sent = gw
+        let state = gw
             .orders
             .lock(&account.id)
             .get(&account.id, id)
-            .is_some_and(|o| o.sent && !o.status.is_final());
-        if sent {
-            w.write(&ToVenue::Status(OrderRef {
-                seq: 0,
-                order_id: order_ref(id),
-            }))?;
+            .filter(|o| o.sent && !o.status.is_final())
+            .map(|o| (o.acked, o.status == OrderStatus::CancelRequested));
+        let repair = match state {
+            None => continue,
+            Some((false, _)) => Cmd::New(id),
+            Some((true, true)) => Cmd::Cancel(id),
+            Some((true, false)) => {
+                ask.push(id);
+                continue;
+            }
+        };
+        if let Some(m) = prepare(gw, link, repair) {
+            w.write(&m)?;
         }
+    }
+    for id in ask {
+        w.write(&ToVenue::Status(OrderRef {
+            seq: 0,
+            order_id: order_ref(id),
+        }))?;
     }
     w.flush()?;
     let tick = heartbeat / 2;
@@ -405,6 +431,10 @@ fn prepare(gw: &Gateway, link: &VenueLink, cmd: Cmd) -> Option<ToVenue> {
                 order_type: Some(n.order_type.as_str().to_string()),
                 time_in_force: Some(n.time_in_force.as_str().to_string()),
             });
+            if o.status == OrderStatus::CancelRequested {
+                // A resend of an order whose cancel is pending: the cancel follows it.
+                link.send(Cmd::Cancel(id));
+            }
             (vec![venue_sent(KIND_ORDER_SENT, o, &link.name)], Some(msg))
         }
         Cmd::Cancel(_) if !o.sent => (Vec::new(), None),
@@ -524,6 +554,7 @@ fn on_report(gw: &Gateway, link: &VenueLink, er: ExecReport) {
         status_report: er.status_report,
         account_id: account.as_deref().map_or("", |a| &a.id),
         venue: &link.name,
+        reason: er.reason.as_deref().unwrap_or(""),
     };
     let mut payload = Vec::with_capacity(96);
     rec.encode(&mut payload);
