@@ -11,12 +11,11 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 use switchyard_core::{OrderId, OrderStatus, Reason};
 use switchyard_protocol::http::{
-    parse_amend, parse_order, write_body_error, write_order_refusal, write_order_response,
-    BodyError, ORDER_BODY_MAX,
+    parse_amend, parse_order, write_order_refusal, write_order_response, ORDER_BODY_MAX,
 };
 
 use super::{
-    auth_error, authenticate, is_json, json_error, json_response, read_body, status, Body,
+    auth_error, authenticate, body_error, json_error, json_response, read_json_body, status, Body,
 };
 use crate::clock::{mono_ns, wall_ns};
 use crate::events::{parse_instant_ms, EventQuery, LIMIT_DEFAULT, LIMIT_MAX};
@@ -90,12 +89,6 @@ fn refusal(gw: &Gateway, r: Reason) -> Response<Body> {
     json_response(status(r.http_status()), out)
 }
 
-fn body_error(e: &BodyError) -> Response<Body> {
-    let mut out = Vec::with_capacity(128);
-    write_body_error(&mut out, e);
-    json_response(status(e.status), out)
-}
-
 async fn post_order(gw: &Arc<Gateway>, req: Request<Incoming>, api: Api) -> Response<Body> {
     let received_mono = mono_ns();
     let now_ns = wall_ns();
@@ -103,13 +96,6 @@ async fn post_order(gw: &Arc<Gateway>, req: Request<Incoming>, api: Api) -> Resp
         Ok(id) => id,
         Err(e) => return auth_error(&e),
     };
-    if !is_json(&req) {
-        return body_error(&BodyError::new(
-            415,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "Content-Type must be application/json",
-        ));
-    }
     let header_key = req
         .headers()
         .get("idempotency-key")
@@ -120,7 +106,7 @@ async fn post_order(gw: &Arc<Gateway>, req: Request<Incoming>, api: Api) -> Resp
         (_, None) => Durability::parse(&gw.cfg.orders.default_durability),
         (_, Some(v)) => v.to_str().ok().and_then(Durability::parse),
     };
-    let body = match read_body(req, ORDER_BODY_MAX).await {
+    let body = match read_json_body(req, ORDER_BODY_MAX).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -388,14 +374,7 @@ async fn post_amend(gw: &Arc<Gateway>, req: Request<Incoming>, id: &str) -> Resp
         Ok(i) => i,
         Err(e) => return auth_error(&e),
     };
-    if !is_json(&req) {
-        return body_error(&BodyError::new(
-            415,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "Content-Type must be application/json",
-        ));
-    }
-    let body = match read_body(req, ORDER_BODY_MAX).await {
+    let body = match read_json_body(req, ORDER_BODY_MAX).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };

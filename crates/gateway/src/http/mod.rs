@@ -188,6 +188,26 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Re
 }
 
 /// True for `application/json` with optional parameters (`; charset=utf-8`).
+/// Reads a JSON request body: another content type is 415 `UNSUPPORTED_MEDIA_TYPE`, and
+/// `read_body`'s limits apply; every refusal is a JSON error with a reason.
+pub async fn read_json_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Response<Body>> {
+    if !is_json(&req) {
+        return Err(body_error(&switchyard_protocol::http::BodyError::new(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Content-Type must be application/json",
+        )));
+    }
+    read_body(req, limit).await
+}
+
+/// A body error (§ JSON 4xx with `reason`) as a response.
+pub fn body_error(e: &switchyard_protocol::http::BodyError) -> Response<Body> {
+    let mut out = Vec::with_capacity(128);
+    switchyard_protocol::http::write_body_error(&mut out, e);
+    json_response(status(e.status), out)
+}
+
 pub fn is_json(req: &Request<Incoming>) -> bool {
     req.headers()
         .get(CONTENT_TYPE)

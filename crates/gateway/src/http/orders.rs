@@ -6,13 +6,13 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use switchyard_protocol::http::{
-    parse_order, write_body_error, write_confirm, write_volatile_accept, write_volatile_refusal,
-    BodyError, ConfirmView, ORDER_BODY_MAX,
+    parse_order, write_confirm, write_volatile_accept, write_volatile_refusal, ConfirmView,
+    ORDER_BODY_MAX,
 };
 
 use super::timed_io::{ConnTiming, PENDING_V3_ACCEPTED, PENDING_V3_REFUSED};
 use super::{
-    auth_error, authenticate, is_json, json_error, json_response, read_body, status, Body,
+    auth_error, authenticate, body_error, json_error, json_response, read_json_body, status, Body,
 };
 use crate::accept::{submit, Timing};
 use crate::clock::{mono_ns, mono_ns_if, sample_stages, wall_ns};
@@ -35,14 +35,7 @@ pub async fn post_v3_order(
     if t.timed {
         gw.metrics.stage_auth.record(mono_ns() - t.received_mono_ns);
     }
-    if !is_json(&req) {
-        return body_error(&BodyError::new(
-            415,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "Content-Type must be application/json",
-        ));
-    }
-    let body = match read_body(req, ORDER_BODY_MAX).await {
+    let body = match read_json_body(req, ORDER_BODY_MAX).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -89,12 +82,6 @@ pub async fn post_v3_order(
         gw.metrics.stage_serialize.record(mono_ns() - ser_start);
     }
     resp
-}
-
-fn body_error(e: &BodyError) -> Response<Body> {
-    let mut out = Vec::with_capacity(128);
-    write_body_error(&mut out, e);
-    json_response(status(e.status), out)
 }
 
 pub fn get_v3_confirm(gw: &Arc<Gateway>, req: &Request<Incoming>) -> Response<Body> {
