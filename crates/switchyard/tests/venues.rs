@@ -639,3 +639,61 @@ fn rejects_release_the_position() {
         wait_status(g.http, &t, &id, &["REJECTED"]);
     }
 }
+
+// Goal: a symbol that trades on two venues goes to the better price in their top of book (a
+// BUY to the lower ask, a SELL to the higher bid), and to the other venue when one is down.
+#[test]
+fn best_price_routing_and_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (free_port(), free_port());
+    // simA quotes BTC around 60 000.00, simB around 50 000.00: simB has the lower ask, simA
+    // the higher bid.
+    let mut a = Venue::start(
+        "simA",
+        pa,
+        &dir.path().join("va"),
+        &[("EXCHANGE_SIM_SYMBOLS", "BTC=6000000")],
+    );
+    let _b = Venue::start(
+        "simB",
+        pb,
+        &dir.path().join("vb"),
+        &[("EXCHANGE_SIM_SYMBOLS", "BTC=5000000")],
+    );
+    let routes = [("SOR_SYMBOL_ROUTES", "BTC=simA|simB")];
+    let g = gateway(
+        &dir.path().join("gw"),
+        &[("simA", pa), ("simB", pb)],
+        &routes,
+    );
+    let t = token("alice");
+    // Quotes arrive with the first top-of-book lines after logon.
+    let mut n = 0;
+    let mut venue_of = |side: &str| {
+        n += 1;
+        let id = place(
+            g.http,
+            &t,
+            &format!("bp-{n}"),
+            &order_json("BTC", side, 1, None),
+        );
+        order(g.http, &t, &id)["venue"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    wait_for(30, "quotes from both venues", || {
+        let (buy, sell) = (venue_of("BUY"), venue_of("SELL"));
+        if (buy.as_str(), sell.as_str()) == ("simB", "simA") {
+            Ok(())
+        } else {
+            Err(format!("BUY → {buy}, SELL → {sell}"))
+        }
+    });
+    a.kill9();
+    wait_for(30, "simA seen down", || {
+        let up = metric(g.http, "gateway_venue_session_up{venue=\"simA\"}");
+        (up == 0.0).then_some(()).ok_or(up.to_string())
+    });
+    assert_eq!(venue_of("SELL"), "simB", "failover while simA is down");
+}
