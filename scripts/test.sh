@@ -12,9 +12,15 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) fi
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 cargo --version
 
-# Services: this slice of Switchyard needs none beyond the gateway itself, which the
-# integration tests start as a real process on ephemeral ports. The event-bus and back-office
-# issues add a Kafka-protocol broker and PostgreSQL here.
+# Real services on loopback: a Kafka-protocol broker (tansu) and PostgreSQL, installed if
+# missing, stopped again when the tests end. Tests find them through SWITCHYARD_TEST_KAFKA and
+# SWITCHYARD_TEST_PG. (The gateway and venue simulators are started by the tests themselves,
+# as real processes on ephemeral ports.)
+log "services"
+scripts/services.sh start
+trap 'scripts/services.sh stop' EXIT
+# shellcheck disable=SC1091
+source var/services/env
 
 log "format"
 cargo fmt --all -- --check
