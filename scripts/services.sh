@@ -8,7 +8,8 @@
 #   scripts/services.sh env       print the environment the tests read
 #
 # The tests find them through SWITCHYARD_TEST_KAFKA (host:port) and SWITCHYARD_TEST_PG (a
-# postgres:// URL); `source var/services/env` sets both. Ports: SWITCHYARD_KAFKA_PORT (19092),
+# postgres:// URL), and the broker binary through SWITCHYARD_TANSU_BIN (tests of broker outages
+# start their own); `source var/services/env` sets all three. Ports: SWITCHYARD_KAFKA_PORT (19092),
 # SWITCHYARD_PG_PORT (15432).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -105,6 +106,7 @@ write_env() {
     cat >"$ROOT/env" <<EOF
 export SWITCHYARD_TEST_KAFKA=127.0.0.1:$KAFKA_PORT
 export SWITCHYARD_TEST_PG=postgres://postgres@127.0.0.1:$PG_PORT/postgres
+export SWITCHYARD_TANSU_BIN=$(tansu_bin)
 EOF
 }
 

@@ -180,12 +180,16 @@ impl Engine {
         let now = wall_ns();
         let mut metas = Vec::with_capacity(tasks.len());
         for t in tasks.drain(..) {
+            let first = buf.len() as u32;
             for (kind, payload) in &t.records {
                 // Request handlers bound every field; a failure would be a bug.
                 let pushed = buf.push(*kind, now, payload);
                 debug_assert!(pushed.is_ok());
             }
-            metas.extend(t.meta);
+            metas.extend(t.meta.map(|mut m| {
+                m.record_offset = first;
+                m
+            }));
         }
         let batch = Batch {
             records: buf,
@@ -240,7 +244,7 @@ impl Listener {
 }
 
 impl DurableListener<BatchMeta> for Listener {
-    fn on_durable(&mut self, batch: Batch<BatchMeta>, _first_seq: u64) {
+    fn on_durable(&mut self, batch: Batch<BatchMeta>, first_seq: u64) {
         let Batch { records, meta, .. } = batch;
         match meta {
             BatchMeta::Orders { shard, orders } => {
@@ -268,7 +272,7 @@ impl DurableListener<BatchMeta> for Listener {
             }
             BatchMeta::Durable(metas) => {
                 for m in metas {
-                    crate::orders::apply_durable(&self.gw, m);
+                    crate::orders::apply_durable(&self.gw, m, first_seq);
                 }
             }
             BatchMeta::Control { done } => {

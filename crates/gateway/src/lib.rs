@@ -25,6 +25,7 @@ pub mod http;
 pub mod metrics;
 pub mod monitor;
 pub mod orders;
+pub mod outbox;
 pub mod records;
 pub mod replay;
 pub mod server;

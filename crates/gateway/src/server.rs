@@ -42,6 +42,9 @@ pub struct Server {
     auditor: Option<switchyard_journal::audit::Auditor>,
     /// Venue session threads.
     venues: Vec<JoinHandle<()>>,
+    /// The outbox (Kafka when `KAFKA_ENABLE`, or a sink the binary attached).
+    outbox: Option<crate::outbox::Outbox>,
+    durable: switchyard_journal::DurableWatch,
     listeners: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -111,6 +114,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         );
     }
     let venues = crate::venues::start(&gw)?;
+    let durable = journal.durable_watch();
     let monitor = Monitor::new(gw.clone(), control_rx, journal);
     let monitor = std::thread::Builder::new()
         .name("monitor".into())
@@ -156,6 +160,16 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         auditor,
         venues,
         listeners,
+        outbox: None,
+        durable,
+    })
+    .and_then(|mut s| {
+        if s.gw.cfg.bus.enable {
+            let sink = crate::outbox::KafkaSink::new(&s.gw.cfg.bus, s.outbox_offset_path())
+                .map_err(|e| anyhow::anyhow!("outbox: {e}"))?;
+            s.attach_sink(Box::new(sink))?;
+        }
+        Ok(s)
     })
 }
 
@@ -219,6 +233,36 @@ fn fault_plan(cfg: &Config) -> Option<FaultPlan> {
 }
 
 impl Server {
+    /// `OUTBOX_OFFSET_PATH`, or `<journal dir>/outbox.offset`.
+    pub fn outbox_offset_path(&self) -> std::path::PathBuf {
+        match self.gw.cfg.bus.offset_path.as_str() {
+            "" => self.gw.cfg.journal.dir.join("outbox.offset"),
+            p => p.into(),
+        }
+    }
+
+    /// Starts the outbox with `sink` (at most one: Kafka, or the embedded back office).
+    pub fn attach_sink(&mut self, sink: Box<dyn crate::outbox::Sink>) -> anyhow::Result<()> {
+        anyhow::ensure!(self.outbox.is_none(), "an outbox is running already");
+        let gw = &self.gw;
+        let cfg = crate::outbox::OutboxConfig {
+            journal_dir: gw.cfg.journal.dir.clone(),
+            source: gw.cfg.venues.gateway_id.clone(),
+            batch_max: gw.cfg.bus.batch_max,
+            backoff_base: std::time::Duration::from_millis(gw.cfg.bus.backoff_base_ms),
+            backoff_max: std::time::Duration::from_millis(gw.cfg.bus.backoff_max_ms),
+        };
+        self.outbox = Some(crate::outbox::Outbox::start(
+            cfg,
+            self.durable.clone(),
+            sink,
+            gw.outbox_stats.clone(),
+            gw.outbox_waiters.clone(),
+        )?);
+        gw.outbox_live.store(true, Ordering::Release);
+        Ok(())
+    }
+
     /// Graceful shutdown: stop intake, drain every queue into the journal, write the
     /// clean-shutdown marker, wait for the final fdatasync.
     pub async fn shutdown(self) -> anyhow::Result<()> {
@@ -235,6 +279,7 @@ impl Server {
         let writer = self.writer;
         let auditor = self.auditor;
         let venues = self.venues;
+        let outbox = self.outbox;
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             // Venue sessions first: what they still apply reaches the journal below.
             gw.venues.stop.store(true, Ordering::Release);
@@ -262,6 +307,11 @@ impl Server {
                 let _ = rx.blocking_recv();
             }
             let _ = writer.join();
+            // Everything is durable: the outbox delivers it (unless the sink is down) and stops.
+            if let Some(o) = outbox {
+                o.stop();
+                gw.outbox_live.store(false, Ordering::Release);
+            }
             // Everything is durable now: chain it all, sync, and write the final anchor.
             if let Some(a) = auditor {
                 let st = a.stop();

@@ -74,6 +74,11 @@ pub struct DurableMeta {
     pub received_mono_ns: u64,
     /// The HTTP request waiting for the fdatasync (`local`), if any.
     pub waiter: Option<tokio::sync::oneshot::Sender<bool>>,
+    /// The waiter wants the bus's acknowledgement too (`replicated`), not just the fdatasync.
+    pub replicated: bool,
+    /// Index of the task's first record in its journal batch (set by the engine), so that the
+    /// listener knows the record's sequence number.
+    pub record_offset: u32,
 }
 
 pub enum DurableOp {
@@ -185,6 +190,11 @@ pub struct Gateway {
     pub accept_seq: AtomicU64,
     /// Order event streams (SSE, WebSocket): `hub.publish(...)` from anywhere, never blocks.
     pub hub: crate::stream::Hub,
+    /// The outbox's figures, and the `replicated` answers waiting for it.
+    pub outbox_stats: Arc<crate::outbox::OutboxStats>,
+    pub outbox_waiters: Arc<crate::outbox::Waiters>,
+    /// Set while an outbox runs.
+    pub outbox_live: AtomicBool,
     /// Venue sessions and routing (empty when `EXCHANGE_TRANSPORT` is `none`).
     pub venues: crate::venues::Venues,
     /// The audit chain's status and keys, when the chain is on (set once at startup).
@@ -228,6 +238,9 @@ impl Gateway {
         let venues = crate::venues::Venues::new(&cfg.venues);
         Gateway {
             venues,
+            outbox_stats: Default::default(),
+            outbox_waiters: Default::default(),
+            outbox_live: AtomicBool::new(false),
             cfg,
             risk,
             auth,
@@ -392,6 +405,12 @@ impl Gateway {
     pub fn account_shard(&self, account: &str) -> u16 {
         let h = ahash::RandomState::with_seeds(7, 11, 13, 17).hash_one(account);
         (h % self.shards.len() as u64) as u16
+    }
+
+    /// An outbox is delivering the journal somewhere (Kafka, or the embedded back office):
+    /// `Durability: replicated` can be answered.
+    pub fn outbox_running(&self) -> bool {
+        self.outbox_live.load(Ordering::Acquire)
     }
 
     pub fn journal_handle(&self) -> Option<JournalHandle<BatchMeta>> {

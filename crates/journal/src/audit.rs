@@ -98,6 +98,7 @@ use base64::Engine as _;
 
 pub use auditor::{AuditStatus, AuditStatusHandle, Auditor, AuditorConfig};
 pub use chain::{chain_file_name, ENTRY_LEN};
+pub use cursor::{CursorError, JournalCursor};
 pub use keys::{
     AuditKey, Hash, KeyError, KeyRing, DEFAULT_KEY_ID, ENV_KEY, ENV_KEYS, ENV_KEY_ID, HASH_LEN,
 };

@@ -36,9 +36,12 @@ mod record;
 mod segment;
 mod writer;
 
+pub use audit::{CursorError, JournalCursor};
 pub use error::JournalError;
 pub use reader::{replay, scan, verify, Damage, RecoveryReport, ScanReport, VerifyReport};
-pub use record::{BatchBuf, Record, HEADER_LEN, MAX_BATCH_BYTES, MAX_PAYLOAD, MAX_RECORD_LEN};
+pub use record::{
+    frame_record, BatchBuf, Record, HEADER_LEN, MAX_BATCH_BYTES, MAX_PAYLOAD, MAX_RECORD_LEN,
+};
 pub use segment::{
     list_segments, segment_file_name, SegmentInfo, MAX_SEGMENTS, SEGMENT_HEADER_LEN, SEGMENT_MAGIC,
 };

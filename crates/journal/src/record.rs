@@ -120,6 +120,12 @@ pub(crate) fn check_frame(frame: &[u8]) -> Result<Record<'_>, FrameError> {
 }
 
 /// Reads the fields of a frame without verifying anything.
+/// The record in a frame a [`crate::JournalCursor`] handed out (it checked the frame's CRC and
+/// sequence already).
+pub fn frame_record(frame: &[u8]) -> Record<'_> {
+    read_unchecked(frame)
+}
+
 fn read_unchecked(frame: &[u8]) -> Record<'_> {
     Record {
         seq: u64_at(frame, OFF_SEQ),

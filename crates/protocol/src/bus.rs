@@ -97,7 +97,10 @@ mod tests {
     fn fixture_roundtrip_and_refusals() {
         let fixture = br#"{"type":"OrderAccepted","at":"2025-01-01T00:00:00Z","accountId":"acct-1","orderId":"ord-1","data":{"symbol":"BTC","side":"BUY","type":"LIMIT","qty":1,"price":100}}"#;
         let e = BusEvent::decode(fixture).unwrap();
-        assert_eq!((e.event_type.as_str(), e.key()), ("OrderAccepted", "acct-1"));
+        assert_eq!(
+            (e.event_type.as_str(), e.key()),
+            ("OrderAccepted", "acct-1")
+        );
         assert_eq!(e.data["qty"], 1);
         let ours = BusEvent {
             seq: Some(42),
@@ -113,7 +116,11 @@ mod tests {
             br#"{"type":"T","accountId":"a","data":{}}"#,
             b"nope",
         ] {
-            assert!(BusEvent::decode(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                BusEvent::decode(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -17,51 +16,6 @@ use serde_json::Value;
 
 /// The gateway identity the tests log on with (observer sessions use it too).
 const GATEWAY_ID: &str = "it-gateway";
-
-/// A `switchyard venue-sim` process.
-struct Venue {
-    child: Child,
-}
-
-impl Venue {
-    fn start(name: &str, port: u16, state: &Path, env: &[(&str, &str)]) -> Venue {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-        cmd.arg("venue-sim")
-            .arg("--name")
-            .arg(name)
-            .env_clear()
-            .env("EXCHANGE_TCP_BIND", "127.0.0.1")
-            .env("EXCHANGE_TCP_PORT", port.to_string())
-            .env("EXCHANGE_SIM_STATE_DIR", state)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn venue-sim");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(s)) = child.try_wait() {
-                panic!("venue-sim exited during startup: {s}");
-            }
-            assert!(Instant::now() < deadline, "venue-sim did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Venue { child }
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Venue {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
 
 /// A gateway connected to the given venues (`name`, port).
 fn gateway(dir: &Path, venues: &[(&str, u16)], extra: &[(&str, &str)]) -> Gateway {
@@ -95,37 +49,6 @@ fn gateway(dir: &Path, venues: &[(&str, u16)], extra: &[(&str, &str)]) -> Gatewa
         }
     });
     g
-}
-
-fn order_json(symbol: &str, side: &str, qty: u64, price: Option<u64>) -> String {
-    match price {
-        Some(p) => format!(
-            r#"{{"symbol":"{symbol}","side":"{side}","type":"LIMIT","qty":{qty},"price":{p},"timeInForce":"GTC"}}"#
-        ),
-        None => format!(
-            r#"{{"symbol":"{symbol}","side":"{side}","type":"MARKET","qty":{qty},"timeInForce":"IOC"}}"#
-        ),
-    }
-}
-
-/// `POST /orders` (durability `local`); the order id.
-fn place(port: u16, token: &str, key: &str, body: &str) -> String {
-    let headers = format!("Content-Type: application/json\r\nIdempotency-Key: {key}\r\n");
-    let r = http_full(
-        port,
-        &request("POST", "/orders", Some(token), &headers, body),
-    );
-    assert_eq!(r.status, 202, "{}", r.body);
-    r.json()["orderId"].as_str().unwrap().to_string()
-}
-
-fn order(port: u16, token: &str, id: &str) -> Value {
-    let r = http_full(
-        port,
-        &request("GET", &format!("/orders/{id}"), Some(token), "", ""),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
 }
 
 fn post(port: u16, token: &str, path: &str, body: &str) -> HttpResponse {

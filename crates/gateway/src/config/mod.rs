@@ -9,7 +9,9 @@ use serde::Deserialize;
 use switchyard_core::risk::{AccountRules, RiskLimits, SymbolLimits, DAILY_NOTIONAL_MAX};
 use switchyard_core::{OrderType, Side, Symbol};
 
+mod bus;
 mod venues;
+pub use bus::BusSection;
 pub use venues::{Routes, Transport, VenueSpec, VenuesSection, MAX_VENUES};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -24,6 +26,7 @@ pub struct Config {
     pub stream: StreamSection,
     pub audit: AuditSection,
     pub venues: VenuesSection,
+    pub bus: BusSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -568,6 +571,16 @@ env_table! {
     "VENUE_HEARTBEAT_MS" => |c, k, v| c.venues.heartbeat_ms = parse_num(k, v)?;
     "VENUE_RECONNECT_MAX_MS" => |c, k, v| c.venues.reconnect_max_ms = parse_num(k, v)?;
     "VENUE_LOGON_TIMEOUT_MS" => |c, k, v| c.venues.logon_timeout_ms = parse_num(k, v)?;
+    "KAFKA_ENABLE" => |c, k, v| c.bus.enable = parse_bool(k, v)?;
+    "KAFKA_BOOTSTRAP_SERVERS" => |c, _k, v| c.bus.bootstrap_servers = v.trim().to_string();
+    "KAFKA_TOPIC" => |c, _k, v| c.bus.topic = v.trim().to_string();
+    "KAFKA_CLIENT_ID" => |c, _k, v| c.bus.client_id = v.trim().to_string();
+    "KAFKA_LINGER_MS" => |c, k, v| c.bus.linger_ms = parse_num(k, v)?;
+    "OUTBOX_OFFSET_PATH" => |c, _k, v| c.bus.offset_path = v.trim().to_string();
+    "OUTBOX_BACKOFF_BASE_MS" => |c, k, v| c.bus.backoff_base_ms = parse_num(k, v)?;
+    "OUTBOX_BACKOFF_MAX_MS" => |c, k, v| c.bus.backoff_max_ms = parse_num(k, v)?;
+    "OUTBOX_BATCH_MAX" => |c, k, v| c.bus.batch_max = parse_num(k, v)?;
+    "BUS_REPLICATED_WAIT_TIMEOUT_MS" => |c, k, v| c.bus.replicated_wait_timeout_ms = parse_num(k, v)?;
 }
 
 impl Config {
@@ -614,6 +627,7 @@ impl Config {
         self.stream.validate()?;
         self.audit.validate()?;
         self.venues.validate()?;
+        self.bus.validate()?;
         let v = &self.v3;
         if v.shard_count == 0 || v.shard_count > 256 {
             return Err(err("V3_SHARD_COUNT", "must be 1..=256"));

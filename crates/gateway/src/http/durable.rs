@@ -129,7 +129,10 @@ async fn post_order(gw: &Arc<Gateway>, req: Request<Incoming>, api: Api) -> Resp
     }
     let level = match level {
         None => return refusal(gw, Reason::InvalidDurability),
-        Some(Durability::Replicated) => return refusal(gw, Reason::DurabilityUnavailable),
+        // `replicated` needs the bus (KAFKA_ENABLE) or the embedded back office.
+        Some(Durability::Replicated) if !gw.outbox_running() => {
+            return refusal(gw, Reason::DurabilityUnavailable)
+        }
         Some(l) => l,
     };
     let input = match parsed.to_input() {
@@ -192,17 +195,26 @@ async fn post_order(gw: &Arc<Gateway>, req: Request<Incoming>, api: Api) -> Resp
             Durability::Volatile,
         );
     };
-    let wait = Duration::from_millis(gw.cfg.orders.durable_wait_timeout_ms);
-    match tokio::time::timeout(wait, rx).await {
+    let (wait_ms, answered) = match level {
+        Durability::Replicated => (
+            gw.cfg.bus.replicated_wait_timeout_ms,
+            &gw.metrics.orders_replicated,
+        ),
+        _ => (
+            gw.cfg.orders.durable_wait_timeout_ms,
+            &gw.metrics.orders_local,
+        ),
+    };
+    match tokio::time::timeout(Duration::from_millis(wait_ms), rx).await {
         Ok(Ok(true)) => {
-            gw.metrics.orders_local.fetch_add(1, Ordering::Relaxed);
+            answered.fetch_add(1, Ordering::Relaxed);
             order_answer(
                 StatusCode::ACCEPTED,
                 &oref,
                 created.accept_seq,
                 cid,
                 word,
-                Durability::Local,
+                level,
             )
         }
         Ok(_) => refusal(gw, Reason::WalDurabilityFailed),

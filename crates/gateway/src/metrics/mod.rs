@@ -26,6 +26,7 @@ pub struct Metrics {
     /// Durable path answers by level, refusals, and `local` answers that timed out.
     pub orders_volatile: AtomicU64,
     pub orders_local: AtomicU64,
+    pub orders_replicated: AtomicU64,
     pub orders_existing: AtomicU64,
     pub orders_refused: AtomicU64,
     pub orders_wait_timeouts: AtomicU64,

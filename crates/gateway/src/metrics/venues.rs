@@ -1,6 +1,6 @@
-//! Figures of the venue sessions and the order lifecycle behind them: accept→sent and
-//! accept→first-fill latency, and per venue the session state, reconnects, orders open and
-//! report counts (labelled `venue="…"`).
+//! Figures of what leaves the gateway: the venue sessions and the order lifecycle behind them
+//! (accept→sent and accept→first-fill latency; per venue the session state, reconnects, orders
+//! open and report counts, labelled `venue="…"`), and the outbox to the bus.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -26,6 +26,24 @@ pub fn figures(gw: &Gateway, f: &mut Vec<(String, f64)>) {
     f.push(("gateway_venues".into(), gw.venues.links.len() as f64));
     let up = gw.venues.links.iter().filter(|l| l.is_up()).count();
     f.push(("gateway_venues_up".into(), up as f64));
+    let o = &gw.outbox_stats;
+    for (name, v) in [
+        ("gateway_outbox_running", gw.outbox_running() as u64),
+        ("gateway_outbox_next_seq", get(&o.next_seq)),
+        ("gateway_outbox_published_total", get(&o.published)),
+        ("gateway_outbox_skipped_total", get(&o.skipped)),
+        ("gateway_outbox_batches_total", get(&o.batches)),
+        ("gateway_outbox_errors_total", get(&o.errors)),
+        ("gateway_outbox_backoff_ms", get(&o.backoff_ms)),
+        ("gateway_outbox_lag_records", get(&o.lag_records)),
+        (
+            "gateway_outbox_replicated_waiting",
+            gw.outbox_waiters.pending() as u64,
+        ),
+        ("gateway_orders_replicated_total", get(&m.orders_replicated)),
+    ] {
+        f.push((name.into(), v as f64));
+    }
 }
 
 /// One series per venue and figure.

@@ -109,6 +109,8 @@ pub fn submit(
             op: DurableOp::Accept(reservation),
             received_mono_ns,
             waiter: tx,
+            replicated: level == Durability::Replicated,
+            record_offset: 0,
         }),
     });
     gw.durable_bp.inflight.fetch_add(1, Ordering::Relaxed);
@@ -196,6 +198,8 @@ pub fn cancel(gw: &Gateway, account: &Arc<Account>, id: OrderId) -> Result<Cance
             op: DurableOp::Cancel,
             received_mono_ns: mono_ns(),
             waiter: Some(tx),
+            replicated: false,
+            record_offset: 0,
         }),
     });
     let shard = &gw.shards[id.shard() as usize % gw.shards.len()];
@@ -296,6 +300,8 @@ pub fn amend(
             op: DurableOp::Amend(pending),
             received_mono_ns: mono_ns(),
             waiter: Some(tx),
+            replicated: false,
+            record_offset: 0,
         }),
     });
     let shard = &gw.shards[id.shard() as usize % gw.shards.len()];
@@ -308,9 +314,10 @@ pub fn amend(
     Ok(AmendOutcome::Requested(rx))
 }
 
-/// The journal made a durable-path batch durable: apply each item and answer its waiter.
-/// Runs on the journal writer thread; one partition lock per item, no I/O.
-pub fn apply_durable(gw: &Gateway, meta: DurableMeta) {
+/// The journal made a durable-path batch durable: apply each item and answer its waiter (a
+/// `replicated` one waits on for the outbox). `first_seq` is the batch's first record's
+/// sequence number. Runs on the journal writer thread; one partition lock per item, no I/O.
+pub fn apply_durable(gw: &Gateway, meta: DurableMeta, first_seq: u64) {
     let now_ms = wall_ms();
     let account = &meta.account;
     let mut part = gw.orders.lock(&account.id);
@@ -368,7 +375,12 @@ pub fn apply_durable(gw: &Gateway, meta: DurableMeta) {
     }
     drop(part);
     if let Some(w) = meta.waiter {
-        let _ = w.send(true);
+        if meta.replicated {
+            gw.outbox_waiters
+                .register(first_seq + meta.record_offset as u64, w);
+        } else {
+            let _ = w.send(true);
+        }
     }
 }
 

@@ -136,7 +136,8 @@ impl JournalCursor {
     }
 
     /// The next record's framed bytes, or `None` if it is not (yet) in the
-    /// journal.
+    /// journal. (Not an `Iterator`: it lends a slice of its own buffer.)
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<&[u8]>, CursorError> {
         loop {
             if self.file.is_none() {
