@@ -117,6 +117,8 @@ reasons! {
     ExpireAtInPast => "EXPIRE_AT_IN_PAST", 422, Rejected, Client, false, 1111;
     InvalidType => "INVALID_TYPE", 422, Rejected, Client, false, 1112;
     InvalidTimeInForce => "INVALID_TIME_IN_FORCE", 422, Rejected, Client, false, 1113;
+    // Scale-out: another gateway instance serves this account (421 Misdirected Request).
+    AccountNotOwned => "ACCOUNT_NOT_OWNED", 421, Rejected, Client, false, 1114;
     // Durable-path admission (§2.3.1 rows 9–12); Switchyard measures the journal backlog.
     DurableConfirmAgeHard => "V3_DURABLE_CONFIRM_AGE_HARD", 503, Rejected, Internal, true, 9999;
     DurableConfirmAgeSoft => "V3_DURABLE_CONFIRM_AGE_SOFT", 429, Rejected, Internal, true, 9999;
@@ -268,7 +270,7 @@ mod tests {
         let mut codes = std::collections::HashSet::new();
         for &r in Reason::ALL {
             match r.blame() {
-                Blame::Client => assert!(matches!(r.http_status(), 400 | 409 | 422 | 429)),
+                Blame::Client => assert!(matches!(r.http_status(), 400 | 409 | 421 | 422 | 429)),
                 Blame::Internal => assert!(matches!(r.http_status(), 429 | 500 | 501 | 503)),
                 Blame::Venue => {}
             }

@@ -117,6 +117,9 @@ fn submit_inner(
 }
 
 fn check_kills(gw: &Gateway, p: &Principal, shard: &crate::state::Shard) -> Result<(), Reason> {
+    if !p.account.owned {
+        return Err(Reason::AccountNotOwned);
+    }
     if gw.global_killed.load(Ordering::Acquire) {
         return Err(Reason::GlobalKilled);
     }

@@ -37,6 +37,8 @@ pub struct Account {
     pub rules: AccountRules,
     pub risk: AccountRisk,
     pub killed: AtomicBool,
+    /// This instance serves the account (`ACCOUNT_SHARDS_OWNED`); orders of others are 421.
+    pub owned: bool,
 }
 
 /// The session and account a token resolves to.
@@ -195,6 +197,8 @@ pub struct Gateway {
     pub outbox_waiters: Arc<crate::outbox::Waiters>,
     /// Set while an outbox runs.
     pub outbox_live: AtomicBool,
+    /// Account shards this instance serves (`[cluster]`).
+    owned_shards: Vec<bool>,
     /// Venue sessions and routing (empty when `EXCHANGE_TRANSPORT` is `none`).
     pub venues: crate::venues::Venues,
     /// The audit chain's status and keys, when the chain is on (set once at startup).
@@ -241,6 +245,7 @@ impl Gateway {
             outbox_stats: Default::default(),
             outbox_waiters: Default::default(),
             outbox_live: AtomicBool::new(false),
+            owned_shards: cfg.cluster.owned_set().unwrap_or_default(),
             cfg,
             risk,
             auth,
@@ -332,6 +337,7 @@ impl Gateway {
                     rules: self.risk.rules_for(id).clone(),
                     risk: AccountRisk::new(self.risk.position_slots()),
                     killed: AtomicBool::new(false),
+                    owned: self.owned_shards[self.cfg.cluster.shard_of(id) as usize],
                 })
             })
             .clone()

@@ -341,3 +341,88 @@ fn broker_outage_loses_nothing() {
     let events = consume(&bootstrap, &topic, &journal);
     check_bus(&events, &journal);
 }
+
+/// The account shard of an account id, as the gateway computes it (FNV-1a mod total).
+fn account_shard(account: &str, total: u64) -> u64 {
+    let h = account.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    h % total
+}
+
+// Goal: scale-out — two gateway instances, each owning half of the account shards with its
+// own journal, publish to one topic; each refuses the other's accounts (421
+// ACCOUNT_NOT_OWNED); the bus carries both journals' events, each identified by its source.
+#[test]
+fn two_instances_share_the_topic() {
+    let bootstrap = env_or_fail("SWITCHYARD_TEST_KAFKA");
+    let topic = unique_topic("scale");
+    create_topic(&bootstrap, &topic);
+    let dir = tempfile::tempdir().unwrap();
+    let accounts: Vec<String> = (0..40).map(|i| format!("acct-{i}")).collect();
+    let mut gws = Vec::new();
+    for (i, id) in ["gw-a", "gw-b"].into_iter().enumerate() {
+        let g = Gateway::start(
+            &dir.path().join(id),
+            &[
+                ("KAFKA_ENABLE", "1"),
+                ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+                ("KAFKA_TOPIC", &topic),
+                ("GATEWAY_ID", id),
+                ("ACCOUNT_SHARDS_TOTAL", "2"),
+                ("ACCOUNT_SHARDS_OWNED", if i == 0 { "0" } else { "1" }),
+            ],
+        );
+        gws.push((id, g));
+    }
+    for (n, a) in accounts.iter().enumerate() {
+        let owner = account_shard(a, 2) as usize;
+        for (i, (_, g)) in gws.iter().enumerate() {
+            let headers = format!("Content-Type: application/json\r\nIdempotency-Key: k-{n}\r\n");
+            let body = order_json("BTC", "BUY", 1, Some(100));
+            let r = http_full(
+                g.http,
+                &request("POST", "/orders", Some(&token(a)), &headers, &body),
+            );
+            if i == owner {
+                assert_eq!(r.status, 202, "{a} at its owner: {}", r.body);
+            } else {
+                assert_eq!(r.status, 421, "{a} elsewhere: {}", r.body);
+                assert_eq!(r.json()["reason"], "ACCOUNT_NOT_OWNED", "{}", r.body);
+            }
+        }
+    }
+    let mut want: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    for (id, mut g) in gws {
+        wait_delivered(g.http);
+        g.terminate();
+        want.insert(id.to_string(), journal_event_seqs(&dir.path().join(id)));
+    }
+    // Read until both sources are complete.
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", format!("{topic}-reader"))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(&topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut seen: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen != want {
+        assert!(
+            Instant::now() < deadline,
+            "bus {seen:?} vs journals {want:?}"
+        );
+        if let Some(m) = c.poll(Duration::from_millis(200)) {
+            let e = BusEvent::decode(m.unwrap().payload().unwrap()).unwrap();
+            let owner = account_shard(&e.account_id, 2);
+            let source = e.source.clone().unwrap();
+            assert_eq!(source, if owner == 0 { "gw-a" } else { "gw-b" }, "{e:?}");
+            seen.entry(source).or_default().insert(e.seq.unwrap());
+        }
+    }
+}

@@ -10,8 +10,10 @@ use switchyard_core::risk::{AccountRules, RiskLimits, SymbolLimits, DAILY_NOTION
 use switchyard_core::{OrderType, Side, Symbol};
 
 mod bus;
+mod cluster;
 mod venues;
 pub use bus::BusSection;
+pub use cluster::ClusterSection;
 pub use venues::{Routes, Transport, VenueSpec, VenuesSection, MAX_VENUES};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -27,6 +29,7 @@ pub struct Config {
     pub audit: AuditSection,
     pub venues: VenuesSection,
     pub bus: BusSection,
+    pub cluster: ClusterSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -571,6 +574,8 @@ env_table! {
     "VENUE_HEARTBEAT_MS" => |c, k, v| c.venues.heartbeat_ms = parse_num(k, v)?;
     "VENUE_RECONNECT_MAX_MS" => |c, k, v| c.venues.reconnect_max_ms = parse_num(k, v)?;
     "VENUE_LOGON_TIMEOUT_MS" => |c, k, v| c.venues.logon_timeout_ms = parse_num(k, v)?;
+    "ACCOUNT_SHARDS_TOTAL" => |c, k, v| c.cluster.account_shards = parse_num(k, v)?;
+    "ACCOUNT_SHARDS_OWNED" => |c, _k, v| c.cluster.owned = v.to_string();
     "KAFKA_ENABLE" => |c, k, v| c.bus.enable = parse_bool(k, v)?;
     "KAFKA_BOOTSTRAP_SERVERS" => |c, _k, v| c.bus.bootstrap_servers = v.trim().to_string();
     "KAFKA_TOPIC" => |c, _k, v| c.bus.topic = v.trim().to_string();
@@ -628,6 +633,7 @@ impl Config {
         self.audit.validate()?;
         self.venues.validate()?;
         self.bus.validate()?;
+        self.cluster.validate()?;
         let v = &self.v3;
         if v.shard_count == 0 || v.shard_count > 256 {
             return Err(err("V3_SHARD_COUNT", "must be 1..=256"));

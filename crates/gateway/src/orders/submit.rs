@@ -48,6 +48,9 @@ pub fn submit(
     now_ns: u64,
     received_mono_ns: u64,
 ) -> Result<Submitted, Reason> {
+    if !account.owned {
+        return Err(Reason::AccountNotOwned);
+    }
     account.risk.take_rate_token(&account.rules, now_ns)?;
     gw.durable_bp.check(&gw.cfg.orders)?;
     let mut part = gw.orders.lock(&account.id);

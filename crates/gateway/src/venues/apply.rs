@@ -156,6 +156,7 @@ mod tests {
             rules: AccountRules::default(),
             risk: AccountRisk::new(2),
             killed: AtomicBool::new(false),
+            owned: true,
         });
         account.risk.close_open(0, Side::Sell, 10); // +10, as the reservation made it
         Order {
