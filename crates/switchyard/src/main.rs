@@ -16,6 +16,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod backoffice_cmd;
+mod embedded;
 mod journal_cmd;
 mod venue_cmd;
 
@@ -51,6 +53,8 @@ enum Command {
     Token(TokenArgs),
     /// Run the simulated venue (matching, market makers, faults) until SIGINT/SIGTERM.
     VenueSim(venue_cmd::Args),
+    /// Run the back office (ledger, positions, balances, PnL; HTTP API; Kafka consumer).
+    Backoffice(backoffice_cmd::Args),
 }
 
 #[derive(clap::Args)]
@@ -90,6 +94,10 @@ fn main() -> anyhow::Result<()> {
             init_tracing();
             venue_cmd::run(args)
         }
+        Some(Command::Backoffice(args)) => {
+            init_tracing();
+            backoffice_cmd::run(args)
+        }
         Some(Command::Token(t)) => {
             println!("{}", token(&t));
             Ok(())
@@ -97,12 +105,12 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Gateway) => {
             init_tracing();
             let cfg = load_config(cli.config.as_deref(), false)?;
-            serve(cfg)
+            serve(cfg, false)
         }
         None => {
             init_tracing();
             let cfg = load_config(cli.config.as_deref(), true)?;
-            serve(cfg)
+            serve(cfg, true)
         }
     }
 }
@@ -175,8 +183,15 @@ fn load_config(
     Ok(cfg)
 }
 
-fn serve(mut cfg: switchyard_gateway::Config) -> anyhow::Result<()> {
-    let _venues = start_embedded_venues(&mut cfg)?;
+/// Runs the gateway with what the configuration embeds: simulated venues
+/// (`EXCHANGE_TRANSPORT=sim`) and the back office fed from the journal (`BACKOFFICE_EMBEDDED`,
+/// on by default in the single-node stack when Kafka is off).
+fn serve(mut cfg: switchyard_gateway::Config, single_node: bool) -> anyhow::Result<()> {
+    let _venues = embedded::start_venues(&mut cfg)?;
+    let backoffice = match std::env::var("BACKOFFICE_EMBEDDED") {
+        Ok(v) => switchyard_gateway::config::parse_bool("BACKOFFICE_EMBEDDED", &v)?,
+        Err(_) => single_node,
+    } && !cfg.bus.enable;
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if cfg.gateway.worker_threads > 0 {
         rt.worker_threads(cfg.gateway.worker_threads);
@@ -186,37 +201,16 @@ fn serve(mut cfg: switchyard_gateway::Config) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let server = switchyard_gateway::start(cfg).await?;
-        server.run_until_signal().await
+        let mut server = switchyard_gateway::start(cfg).await?;
+        let books = match backoffice {
+            true => Some(embedded::start_backoffice(&mut server).await?),
+            false => None,
+        };
+        // The gateway's shutdown drains its outbox into the books before they close.
+        server.run_until_signal().await?;
+        match books {
+            Some(b) => b.stop().await,
+            None => Ok(()),
+        }
     })
-}
-
-/// `EXCHANGE_TRANSPORT=sim`: one venue simulator per configured venue, in this process, on a
-/// loopback port of its own; the gateway connects to them over TCP like to any venue. Each keeps
-/// its state beside the journal (`<journal dir>/venues/<name>`), so orders and report numbers
-/// survive restarts of the stack. The handles keep the simulators running.
-fn start_embedded_venues(
-    cfg: &mut switchyard_gateway::Config,
-) -> anyhow::Result<Vec<switchyard_venue_sim::VenueHandle>> {
-    use switchyard_gateway::config::Transport;
-    if cfg.venues.transport()? != Transport::Sim {
-        return Ok(Vec::new());
-    }
-    let mut handles = Vec::new();
-    for spec in cfg.venues.venues()? {
-        let mut v = switchyard_venue_sim::VenueConfig::from_env(Some(&spec.name))
-            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-        v.name = spec.name.clone();
-        v.bind = std::net::Ipv4Addr::LOCALHOST.into();
-        v.port = 0;
-        v.state_dir = Some(cfg.journal.dir.join("venues").join(&spec.name));
-        let h = switchyard_venue_sim::spawn(v)
-            .with_context(|| format!("starting the simulated venue {}", spec.name))?;
-        let key = switchyard_gateway::config::VenuesSection::key(&spec.name);
-        cfg.venues.hosts.insert(key.clone(), "127.0.0.1".into());
-        cfg.venues.ports.insert(key, h.local_addr().port());
-        tracing::info!(venue = %spec.name, addr = %h.local_addr(), "simulated venue started");
-        handles.push(h);
-    }
-    Ok(handles)
 }
