@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -19,12 +18,6 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use switchyard_protocol::bus::BusEvent;
 
 const PARTITIONS: i32 = 3;
-
-fn env_or_fail(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run `scripts/services.sh start` and `source var/services/env`")
-    })
-}
 
 fn unique_topic(tag: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -235,55 +228,6 @@ fn outbox_publishes_every_event() {
         "CancelRequested",
     ] {
         assert!(types.contains(t), "{t} missing: {types:?}");
-    }
-}
-
-/// A broker of the test's own (so that stopping it disturbs no other test).
-struct Broker {
-    child: Child,
-    port: u16,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        let bin = env_or_fail("SWITCHYARD_TANSU_BIN");
-        let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu");
-        wait_for(30, "tansu listening", || {
-            std::net::TcpStream::connect(("127.0.0.1", port))
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
-        Broker { child, port }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -676,3 +676,59 @@ pub fn order(port: u16, token: &str, id: &str) -> serde_json::Value {
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()
 }
+
+/// A variable `scripts/services.sh` exports; its absence fails the test with what to do.
+pub fn env_or_fail(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run `scripts/services.sh start` and `source var/services/env`")
+    })
+}
+
+/// A broker of the test's own (so that stopping it disturbs no other test).
+pub struct Broker {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let bin = env_or_fail("SWITCHYARD_TANSU_BIN");
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        wait_for(30, "tansu listening", || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        Broker { child, port }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
