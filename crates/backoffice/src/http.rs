@@ -290,7 +290,9 @@ async fn stats(api: &Api) -> Answer {
         .iter()
         .find(|p| !p.stream.starts_with("journal:") && p.next_offset > 0)
         .map(|p| format!("{}:{}:{}", p.stream, p.partition, p.next_offset - 1));
+    let (p50, p99, p999, max, n) = bo.event_lag_ms();
     Ok(ok(json!({
+        "eventLagMs": { "p50": p50, "p99": p99, "p999": p999, "max": max, "count": n },
         "startedAt": s.started_at, "processed": s.processed, "booked": s.booked,
         "skipped": s.skipped, "duplicates": s.duplicates, "batches": s.batches,
         "lastEventAt": s.last_event_at, "lastKafkaOffset": last_kafka,

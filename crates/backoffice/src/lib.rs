@@ -156,6 +156,8 @@ struct Inner {
     started_at: String,
     /// `at` of the last event booked, for `/stats`.
     last_event_at: Mutex<Option<String>>,
+    /// Event `at` (journal record time) → committed here, ms: the end-to-end lag.
+    event_lag_ms: Mutex<hdrhistogram::Histogram<u64>>,
     /// Latest known end (high watermark) of each stream partition, set by the consumer so
     /// `/stats` can show the lag.
     high_watermarks: Mutex<HashMap<(String, i32), i64>>,
@@ -198,6 +200,10 @@ impl BackOffice {
                 counters: Counters::default(),
                 started_at: now_rfc3339(),
                 last_event_at: Mutex::new(None),
+                event_lag_ms: Mutex::new(
+                    hdrhistogram::Histogram::new_with_bounds(1, 3_600_000, 3)
+                        .expect("valid histogram bounds"),
+                ),
                 high_watermarks: Mutex::new(HashMap::new()),
             }),
         })
@@ -316,6 +322,15 @@ impl BackOffice {
         store::write_batch(&mut tx, inner.store.backend, &entries, &books, at).await?;
         tx.commit().await?;
         self.count(&stats, last_at.cloned());
+        // How long each event took from its journal record to these books (the clocks of
+        // gateway and back office are the same host's, or NTP-close).
+        let now_ms = now_unix_ms();
+        let mut lag = lock(&inner.event_lag_ms);
+        for e in &live {
+            if let Some(at) = parse_rfc3339_ms(&e.at) {
+                let _ = lag.record(now_ms.saturating_sub(at));
+            }
+        }
         Ok(stats)
     }
 
@@ -462,6 +477,18 @@ impl BackOffice {
         }
     }
 
+    /// Percentiles (p50, p99, p99.9, max) and count of the end-to-end lag, ms.
+    pub fn event_lag_ms(&self) -> (u64, u64, u64, u64, u64) {
+        let h = lock(&self.inner.event_lag_ms);
+        (
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max(),
+            h.len(),
+        )
+    }
+
     /// Records the end of a stream partition (the consumer's latest high watermark).
     pub fn set_high_watermark(&self, stream: &str, partition: i32, high: i64) {
         lock(&self.inner.high_watermarks).insert((stream.to_owned(), partition), high);
@@ -517,4 +544,16 @@ pub(crate) fn now_rfc3339() -> String {
         Some(head) => format!("{head}.{ms:03}Z"),
         None => text,
     }
+}
+
+fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// An event's `at` as epoch ms (`None` if it is not RFC 3339).
+fn parse_rfc3339_ms(at: &str) -> Option<u64> {
+    let t = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }

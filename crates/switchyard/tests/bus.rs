@@ -10,8 +10,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -25,24 +23,6 @@ fn unique_topic(tag: &str) -> String {
         .unwrap()
         .as_nanos();
     format!("it-{tag}-{}-{nanos}", std::process::id())
-}
-
-fn create_topic(bootstrap: &str, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
-    let res = rt
-        .block_on(admin.create_topics([&new], &AdminOptions::new()))
-        .expect("create topic");
-    for r in res {
-        r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
-    }
 }
 
 /// The events on the topic, read from the start of each partition until every journal
@@ -177,7 +157,7 @@ fn check_bus(events: &[(i32, String, BusEvent)], journal: &BTreeSet<u64>) {
 fn outbox_publishes_every_event() {
     let bootstrap = env_or_fail("SWITCHYARD_TEST_KAFKA");
     let topic = unique_topic("outbox");
-    create_topic(&bootstrap, &topic);
+    create_topic(&bootstrap, &topic, PARTITIONS);
     let dir = tempfile::tempdir().unwrap();
     let vport = free_port();
     let _venue = Venue::start("simA", vport, &dir.path().join("venue"), &[]);
@@ -239,7 +219,7 @@ fn broker_outage_loses_nothing() {
     let broker = Broker::start();
     let bootstrap = format!("127.0.0.1:{}", broker.port);
     let topic = unique_topic("outage");
-    create_topic(&bootstrap, &topic);
+    create_topic(&bootstrap, &topic, PARTITIONS);
     let dir = tempfile::tempdir().unwrap();
     let vport = free_port();
     let _venue = Venue::start("simA", vport, &dir.path().join("venue"), &[]);
@@ -301,7 +281,7 @@ fn account_shard(account: &str, total: u64) -> u64 {
 fn two_instances_share_the_topic() {
     let bootstrap = env_or_fail("SWITCHYARD_TEST_KAFKA");
     let topic = unique_topic("scale");
-    create_topic(&bootstrap, &topic);
+    create_topic(&bootstrap, &topic, PARTITIONS);
     let dir = tempfile::tempdir().unwrap();
     let accounts: Vec<String> = (0..40).map(|i| format!("acct-{i}")).collect();
     let mut gws = Vec::new();

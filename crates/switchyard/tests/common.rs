@@ -732,3 +732,27 @@ impl Drop for Broker {
         let _ = self.child.wait();
     }
 }
+
+/// Creates a topic with `partitions` partitions on the broker at `bootstrap`.
+pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::config::ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()
+            .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let new = rdkafka::admin::NewTopic::new(
+        topic,
+        partitions,
+        rdkafka::admin::TopicReplication::Fixed(1),
+    );
+    let res = rt
+        .block_on(admin.create_topics([&new], &rdkafka::admin::AdminOptions::new()))
+        .expect("create topic");
+    for r in res {
+        r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+    }
+}
