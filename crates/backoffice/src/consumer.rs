@@ -193,7 +193,10 @@ fn create(cfg: &KafkaConfig, positions: Positions) -> KafkaResult<StreamConsumer
         .set("client.id", &cfg.client_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest");
+        .set("auto.offset.reset", "earliest")
+        // A topic created after the subscription (or partitions added) is seen within 10 s
+        // rather than librdkafka's default 5 min.
+        .set("topic.metadata.refresh.interval.ms", "10000");
     for (k, v) in &cfg.properties {
         c.set(k, v);
     }
