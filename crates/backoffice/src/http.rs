@@ -474,7 +474,10 @@ impl Params {
                 .filter(|p| !p.is_empty())
                 .map(|p| {
                     let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (percent_decode(k), percent_decode(v))
+                    (
+                        switchyard_protocol::http::percent_decode(k),
+                        switchyard_protocol::http::percent_decode(v),
+                    )
                 })
                 .collect(),
         )
@@ -483,32 +486,6 @@ impl Params {
     fn get(&self, name: &str) -> Option<&String> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
-}
-
-/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; a broken
-/// escape is kept as it is.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {

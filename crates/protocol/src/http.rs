@@ -381,3 +381,59 @@ mod tests {
         assert_eq!(v["reason"], "INVALID_JSON");
     }
 }
+
+/// A URL query (`a=1&b=x%20y`) as (name, decoded value) pairs, in order.
+pub fn query_pairs(q: &str) -> impl Iterator<Item = (&str, String)> {
+    q.split('&').filter(|p| !p.is_empty()).map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (k, percent_decode(v))
+    })
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; a broken
+/// escape is kept as it is.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+
+    // Goal: query strings decode like form bodies; broken escapes stay as they are.
+    #[test]
+    fn query_decoding() {
+        let pairs: Vec<(&str, String)> = query_pairs("a=1&b=x%20y+z&&c&d=%zz&e=%4").collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("a", "1".to_string()),
+                ("b", "x y z".to_string()),
+                ("c", String::new()),
+                ("d", "%zz".to_string()),
+                ("e", "%4".to_string()),
+            ]
+        );
+        assert_eq!(percent_decode("caf%C3%A9"), "café");
+    }
+}

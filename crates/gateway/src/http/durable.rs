@@ -11,7 +11,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 use switchyard_core::{OrderId, OrderStatus, Reason};
 use switchyard_protocol::http::{
-    parse_amend, parse_order, write_order_refusal, write_order_response, ORDER_BODY_MAX,
+    parse_amend, parse_order, query_pairs, write_order_refusal, write_order_response,
+    ORDER_BODY_MAX,
 };
 
 use super::{
@@ -491,36 +492,4 @@ async fn get_events(
         "events": events,
     });
     json_response(StatusCode::OK, serde_json::to_vec(&v).unwrap_or_default())
-}
-
-/// `k=v&k2=v2` with percent-decoding of values (`+` as space).
-pub fn query_pairs(q: &str) -> impl Iterator<Item = (&str, String)> {
-    q.split('&').filter(|p| !p.is_empty()).map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        (k, percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

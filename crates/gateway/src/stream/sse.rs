@@ -143,34 +143,9 @@ pub fn last_event_id(req: &Request<Incoming>) -> Result<Option<u64>, Response<Bo
 
 /// The (percent-decoded) value of `name` in a query string.
 pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query?
-        .split('&')
-        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+    switchyard_protocol::http::query_pairs(query?)
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| percent_decode(v))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-        match b[i] {
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+        .map(|(_, v)| v)
 }
 
 /// The streaming body: head frames, then the subscription, with keep-alives when idle.
