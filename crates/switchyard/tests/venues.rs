@@ -299,23 +299,27 @@ fn lifecycle_on_the_stream() {
         (o["filledQty"].as_u64(), o["venue"].as_str()),
         (Some(400), Some("simA"))
     );
-    let r = http_full(
-        g.http,
-        &request("GET", &format!("/orders/{sweep}/events"), Some(&t), "", ""),
-    );
-    let events = r.json();
-    let types: Vec<&str> = events["events"]
-        .as_array()
-        .map(|a| a.iter().map(|e| e["type"].as_str().unwrap_or("")).collect())
-        .unwrap_or_default();
-    for want in [
-        "OrderAccepted",
-        "OrderSent",
-        "ExecutionReport",
-        "OrderUpdated",
-    ] {
-        assert!(types.contains(&want), "{want} missing: {}", r.body);
-    }
+    // The events API reads the journal, which the venue session's records reach a group
+    // commit after the order moved in memory (and on the stream).
+    wait_for(30, "the order's history journaled", || {
+        let path = format!("/orders/{sweep}/events");
+        let r = http_full(g.http, &request("GET", &path, Some(&t), "", ""));
+        let events = r.json();
+        let types: Vec<&str> = events["events"]
+            .as_array()
+            .map(|a| a.iter().map(|e| e["type"].as_str().unwrap_or("")).collect())
+            .unwrap_or_default();
+        let wanted = [
+            "OrderAccepted",
+            "OrderSent",
+            "ExecutionReport",
+            "OrderUpdated",
+        ];
+        match wanted.iter().find(|w| !types.contains(w)) {
+            None => Ok(()),
+            Some(w) => Err(format!("{w} missing: {}", r.body)),
+        }
+    });
 
     // Resting far below the market: amended at the venue, then cancelled.
     let resting = place(g.http, &t, "r-1", &order_json("BTC", "BUY", 5, Some(100)));
