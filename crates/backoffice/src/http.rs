@@ -1,4 +1,5 @@
-//! The HTTP API (§2.8) on hyper 1: `GET /health` (no auth), and with a bearer JWT
+//! The HTTP API (§2.8) on hyper 1: `GET /health` and `GET /metrics` (Prometheus text, no
+//! auth, for the scraper), and with a bearer JWT
 //! `/positions`, `/balances`, `/fills`, `/pnl`, `/ledger`, `/stats`, `/reconcile`.
 //!
 //! Every data endpoint takes an optional `accountId`; one that is not the token's account
@@ -106,7 +107,7 @@ async fn route(api: &Api, req: Request<Incoming>) -> Response<Body> {
         "/stats",
         "/reconcile",
     ];
-    if path != "/health" && !PROTECTED.contains(&path.as_str()) {
+    if path != "/health" && path != "/metrics" && !PROTECTED.contains(&path.as_str()) {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such path");
     }
     if req.method() != Method::GET {
@@ -118,6 +119,11 @@ async fn route(api: &Api, req: Request<Incoming>) -> Response<Body> {
     }
     if path == "/health" {
         return ok(json!({"status": "ok"}));
+    }
+    if path == "/metrics" {
+        return metrics(api)
+            .await
+            .unwrap_or_else(|r| error(r.status, r.code, &r.reason));
     }
     let header = req
         .headers()
@@ -298,6 +304,127 @@ async fn stats(api: &Api) -> Answer {
         "lastEventAt": s.last_event_at, "lastKafkaOffset": last_kafka,
         "positions": list,
     })))
+}
+
+/// `GET /metrics`: the figures of `/stats` in the Prometheus text format (0.0.4), for the
+/// scraper and the alert on consumer lag: counters, event-lag quantiles, and per stream
+/// partition the next offset to book and the lag behind the high watermark (absent while
+/// the high watermark is unknown, e.g. for the journal feed).
+async fn metrics(api: &Api) -> Answer {
+    use std::fmt::Write as _;
+    let bo = &api.backoffice;
+    let s = bo.stats();
+    let positions = bo.positions_all().await.map_err(internal)?;
+    let (p50, p99, p999, max, n) = bo.event_lag_ms();
+    let mut out = String::with_capacity(2_048);
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name} {value}");
+    };
+    metric(
+        "backoffice_processed_total",
+        "counter",
+        "Events read from the bus or the journal.",
+        s.processed,
+    );
+    metric(
+        "backoffice_booked_total",
+        "counter",
+        "Events booked into the ledger.",
+        s.booked,
+    );
+    metric(
+        "backoffice_duplicates_total",
+        "counter",
+        "Events already booked (redelivered), ignored.",
+        s.duplicates,
+    );
+    metric(
+        "backoffice_skipped_total",
+        "counter",
+        "Events skipped (not booked: other types or invalid).",
+        s.skipped,
+    );
+    metric(
+        "backoffice_batches_total",
+        "counter",
+        "Batches committed to the store.",
+        s.batches,
+    );
+    metric(
+        "backoffice_event_lag_ms_p50",
+        "gauge",
+        "Median lag from an event's time to its booking, ms.",
+        p50,
+    );
+    metric(
+        "backoffice_event_lag_ms_p99",
+        "gauge",
+        "99th percentile lag from an event's time to its booking, ms.",
+        p99,
+    );
+    metric(
+        "backoffice_event_lag_ms_p999",
+        "gauge",
+        "99.9th percentile lag from an event's time to its booking, ms.",
+        p999,
+    );
+    metric(
+        "backoffice_event_lag_ms_max",
+        "gauge",
+        "Largest lag from an event's time to its booking, ms.",
+        max,
+    );
+    metric(
+        "backoffice_event_lag_samples",
+        "gauge",
+        "Events measured for the event-lag quantiles.",
+        n,
+    );
+    let _ = writeln!(
+        out,
+        "# HELP backoffice_next_offset Next offset to book per stream partition."
+    );
+    let _ = writeln!(out, "# TYPE backoffice_next_offset gauge");
+    for p in &positions {
+        let _ = writeln!(
+            out,
+            "backoffice_next_offset{{stream=\"{}\",partition=\"{}\"}} {}",
+            label(&p.stream),
+            p.partition,
+            p.next_offset
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP backoffice_consumer_lag Records between the next offset and the high watermark."
+    );
+    let _ = writeln!(out, "# TYPE backoffice_consumer_lag gauge");
+    for p in &positions {
+        if let Some(high) = bo.high_watermark(&p.stream, p.partition) {
+            let _ = writeln!(
+                out,
+                "backoffice_consumer_lag{{stream=\"{}\",partition=\"{}\"}} {}",
+                label(&p.stream),
+                p.partition,
+                (high - p.next_offset).max(0)
+            );
+        }
+    }
+    let mut r = Response::new(Full::new(Bytes::from(out)));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 async fn reconcile(api: &Api, account: &str, params: &Params, _who: &Identity) -> Answer {

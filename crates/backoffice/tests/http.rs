@@ -244,3 +244,111 @@ async fn api_on_sqlite() {
 async fn no_secret_on_sqlite() {
     no_secret(Kind::Sqlite).await;
 }
+
+/// One HTTP/1.1 exchange on a fresh connection: status, head and body as text.
+async fn call_text(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a complete response");
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// The value of the sample `series` (name with its labels, as printed) in Prometheus text.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Goal: `GET /metrics` needs no token, answers Prometheus text with the counters of
+/// `/stats`, the event-lag quantiles, and per stream partition the next offset and (once
+/// the high watermark is known) the consumer lag; only GET is served.
+async fn metrics(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let svc = start(&db, SECRET).await;
+    let addr = svc.local_addr;
+    let events = [
+        accepted("alice", "o1", "BTC", "BUY", 1),
+        report("alice", "o1", 3, 3, 1_000, 2),
+        accepted("alice", "o2", "BTC", "SELL", 3),
+        report("alice", "o2", 1, 1, 1_100, 4),
+    ];
+    svc.backoffice
+        .apply(&events[..2], ConsumerPosition::journal("gw-1", 2))
+        .await
+        .unwrap();
+    let topic = ConsumerPosition {
+        stream: "orders.events".into(),
+        partition: 1,
+        next_offset: 5,
+    };
+    svc.backoffice.apply(&events[2..], topic).await.unwrap();
+    svc.backoffice.set_high_watermark("orders.events", 1, 9);
+
+    let (s, head, body) = call_text(addr, "/metrics").await;
+    assert_eq!(s, 200, "{head}\n{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    for (series, want) in [
+        ("backoffice_processed_total", 4.0),
+        ("backoffice_booked_total", 4.0),
+        ("backoffice_duplicates_total", 0.0),
+        ("backoffice_skipped_total", 0.0),
+        ("backoffice_batches_total", 2.0),
+        (
+            "backoffice_next_offset{stream=\"journal:gw-1\",partition=\"0\"}",
+            3.0,
+        ),
+        (
+            "backoffice_next_offset{stream=\"orders.events\",partition=\"1\"}",
+            5.0,
+        ),
+        (
+            "backoffice_consumer_lag{stream=\"orders.events\",partition=\"1\"}",
+            4.0,
+        ),
+    ] {
+        assert_eq!(sample(&body, series), Some(want), "{series} in\n{body}");
+    }
+    for name in [
+        "backoffice_event_lag_ms_p50",
+        "backoffice_event_lag_ms_p99",
+        "backoffice_event_lag_ms_max",
+    ] {
+        assert!(sample(&body, name).is_some(), "{name} in\n{body}");
+        assert!(body.contains(&format!("# TYPE {name} gauge")), "{name}");
+    }
+    assert!(
+        !body.contains("backoffice_consumer_lag{stream=\"journal:gw-1\""),
+        "no lag without a known high watermark:\n{body}"
+    );
+    // Every sample line is `name{labels} value` or `name value`.
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').expect(line);
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        assert!(series.starts_with("backoffice_"), "{line}");
+    }
+    let (s, _) = call(addr, "POST", "/metrics", None).await;
+    assert_eq!(s, 405);
+    // The other routes are unchanged: /stats still needs the token.
+    assert_eq!(call(addr, "GET", "/stats", None).await.0, 401);
+    svc.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_postgres() {
+    metrics(Kind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_sqlite() {
+    metrics(Kind::Sqlite).await;
+}
