@@ -166,3 +166,30 @@ fn bad_toml_stops_startup() {
     let ks = kill_switches(gw.http, &ops_token("op"));
     assert_eq!(ks["shards"].as_array().unwrap().len(), 3, "{ks}");
 }
+
+// Goal: GATEWAY_METRICS_TOKEN protects /metrics and /stats (X-Metrics-Token as the reference,
+// or a bearer token as Prometheus sends it); /health stays open; without it all is open.
+#[test]
+fn metrics_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gateway::start(dir.path(), &[("GATEWAY_METRICS_TOKEN", "scrape-me")]);
+    let get = |path: &str, header: &str| {
+        http_full(
+            g.http,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n{header}Connection: close\r\n\r\n")
+                .as_bytes(),
+        )
+    };
+    for path in ["/metrics", "/stats"] {
+        let r = get(path, "");
+        assert_eq!(r.status, 401, "{path}: {}", r.body);
+        assert_eq!(r.json()["error"], "INVALID_METRICS_TOKEN");
+        assert_eq!(get(path, "X-Metrics-Token: wrong\r\n").status, 401);
+        assert_eq!(get(path, "X-Metrics-Token: scrape-me\r\n").status, 200);
+        assert_eq!(get(path, "Authorization: Bearer scrape-me\r\n").status, 200);
+    }
+    assert_eq!(get("/health", "").status, 200);
+    let open = tempfile::tempdir().unwrap();
+    let g2 = Gateway::start(open.path(), &[]);
+    assert_eq!(http_get(g2.http, "/metrics", None).unwrap().0, 200);
+}

@@ -44,6 +44,9 @@ pub struct GatewayConfig {
     pub header_read_timeout_ms: u64,
     /// Tokio worker threads; 0 = one per core.
     pub worker_threads: usize,
+    /// `GATEWAY_METRICS_TOKEN`: when set, `/metrics` and `/stats` need it in `X-Metrics-Token`
+    /// (the reference's header) or as `Authorization: Bearer` (what Prometheus can send).
+    pub metrics_token: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -253,6 +256,7 @@ impl Default for GatewayConfig {
             port: 8081,
             max_connections: 10_000,
             header_read_timeout_ms: 10_000,
+            metrics_token: String::new(),
             worker_threads: 0,
         }
     }
@@ -463,6 +467,7 @@ env_table! {
     "GATEWAY_MAX_CONNECTIONS" => |c, k, v| c.gateway.max_connections = parse_num(k, v)?;
     "GATEWAY_HEADER_READ_TIMEOUT_MS" => |c, k, v| c.gateway.header_read_timeout_ms = parse_num(k, v)?;
     "GATEWAY_WORKER_THREADS" => |c, k, v| c.gateway.worker_threads = parse_num(k, v)?;
+    "GATEWAY_METRICS_TOKEN" => |c, _k, v| c.gateway.metrics_token = v.trim().to_string();
     "JWT_HS256_SECRET" => |c, _k, v| c.auth.secret = v.to_string();
     "JWT_HS256_KEYS" => |c, _k, v| c.auth.keys = v.to_string();
     "JWT_ISSUER" => |c, _k, v| c.auth.issuer = Some(v.to_string()).filter(|s| !s.is_empty());

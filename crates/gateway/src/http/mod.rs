@@ -108,6 +108,9 @@ async fn route(gw: &Arc<Gateway>, timing: &ConnTiming, req: Request<Incoming>) -
         (&Method::GET, "/audit/verify") => audit::verify(gw, &req).await,
         (&Method::GET, "/audit/anchor") => audit::anchor(gw, &req).await,
         (&Method::GET, "/health") => ops::health(gw),
+        (&Method::GET, "/metrics" | "/stats") if !ops::metrics_allowed(gw, &req) => {
+            json_error(StatusCode::UNAUTHORIZED, "INVALID_METRICS_TOKEN")
+        }
         (&Method::GET, "/metrics") => ops::metrics(gw),
         (&Method::GET, "/stats") => ops::stats(gw),
         (_, "/health" | "/metrics" | "/stats") => method_not_allowed(),

@@ -1,4 +1,4 @@
-//! `/health`, `/metrics`, `/stats`.
+//! `/health`, `/metrics`, `/stats` (the last two behind `GATEWAY_METRICS_TOKEN` when it is set).
 
 use std::sync::atomic::Ordering;
 
@@ -20,6 +20,22 @@ pub fn health(gw: &Gateway) -> Response<Body> {
         StatusCode::SERVICE_UNAVAILABLE
     };
     json_response(code, v.to_string().into_bytes())
+}
+
+/// `GATEWAY_METRICS_TOKEN` unset, or given in `X-Metrics-Token` or as a bearer token
+/// (compared in constant time).
+pub fn metrics_allowed(gw: &Gateway, req: &hyper::Request<hyper::body::Incoming>) -> bool {
+    use subtle::ConstantTimeEq;
+    let want = gw.cfg.gateway.metrics_token.as_bytes();
+    if want.is_empty() {
+        return true;
+    }
+    let h = req.headers();
+    let given = h.get("x-metrics-token").map(|v| v.as_bytes()).or_else(|| {
+        h.get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+    });
+    given.is_some_and(|g| bool::from(g.ct_eq(want)))
 }
 
 pub fn metrics(gw: &Gateway) -> Response<Body> {
