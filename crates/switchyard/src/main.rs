@@ -17,6 +17,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod backoffice_cmd;
+mod demo_cmd;
 mod embedded;
 mod journal_cmd;
 mod venue_cmd;
@@ -55,6 +56,8 @@ enum Command {
     VenueSim(venue_cmd::Args),
     /// Run the back office (ledger, positions, balances, PnL; HTTP API; Kafka consumer).
     Backoffice(backoffice_cmd::Args),
+    /// Gentle demo traffic: places, amends and cancels orders across accounts and symbols.
+    Demo(demo_cmd::Args),
 }
 
 #[derive(clap::Args)]
@@ -94,6 +97,7 @@ fn main() -> anyhow::Result<()> {
             init_tracing();
             venue_cmd::run(args)
         }
+        Some(Command::Demo(args)) => demo_cmd::run(args),
         Some(Command::Backoffice(args)) => {
             init_tracing();
             backoffice_cmd::run(args)

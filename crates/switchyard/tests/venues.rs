@@ -624,3 +624,50 @@ fn best_price_routing_and_failover() {
     });
     assert_eq!(venue_of("SELL"), "simB", "failover while simA is down");
 }
+
+// Goal: `switchyard demo` places, amends and cancels orders across accounts and symbols at a
+// gentle rate against a live stack, so the stack shows fills, amends and cancels.
+#[test]
+fn demo_traffic_places_amends_and_cancels() {
+    let dir = tempfile::tempdir().unwrap();
+    let vport = free_port();
+    let _venue = Venue::start("simA", vport, &dir.path().join("venue"), &[]);
+    let g = gateway(&dir.path().join("gw"), &[("simA", vport)], &[]);
+    let out = run_switchyard(
+        &[
+            "demo",
+            "--target",
+            &format!("127.0.0.1:{}", g.http),
+            "--rate",
+            "40",
+            "--duration",
+            "4",
+            "--accounts",
+            "3",
+        ],
+        &[("JWT_HS256_SECRET", SECRET)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = String::from_utf8_lossy(&out.stdout);
+    for action in ["place", "amend", "cancel"] {
+        assert!(
+            lines
+                .lines()
+                .any(|l| l.starts_with(action) && l.contains("→ 202")),
+            "no successful {action}:\n{lines}"
+        );
+    }
+    wait_for(30, "fills, amends and cancels on the gateway", || {
+        let filled = metric(g.http, "gateway_order_accept_to_first_fill_p50_us");
+        let amended = metric(g.http, "gateway_orders_amended_total");
+        if filled > 0.0 && amended > 0.0 {
+            Ok(())
+        } else {
+            Err(format!("first fill p50 {filled}, amended {amended}"))
+        }
+    });
+}
