@@ -324,11 +324,11 @@ impl BackOffice {
         self.count(&stats, last_at.cloned());
         // How long each event took from its journal record to these books (the clocks of
         // gateway and back office are the same host's, or NTP-close).
-        let now_ms = now_unix_ms();
+        let now = now_ms();
         let mut lag = lock(&inner.event_lag_ms);
         for e in &live {
-            if let Some(at) = parse_rfc3339_ms(&e.at) {
-                let _ = lag.record(now_ms.saturating_sub(at));
+            if let Some(at) = event::at_ms(&e.at) {
+                let _ = lag.record(now.saturating_sub(at).max(0) as u64);
             }
         }
         Ok(stats)
@@ -544,16 +544,4 @@ pub(crate) fn now_rfc3339() -> String {
         Some(head) => format!("{head}.{ms:03}Z"),
         None => text,
     }
-}
-
-fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// An event's `at` as epoch ms (`None` if it is not RFC 3339).
-fn parse_rfc3339_ms(at: &str) -> Option<u64> {
-    let t = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
-    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }

@@ -10,38 +10,15 @@
 /// Basis points in one whole (the fee is `notional × fee_bps / 10 000`).
 pub const BPS_PER_UNIT: i128 = 10_000;
 
-/// The side of an order, as the bus spells it (`BUY` / `SELL`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    Buy,
-    Sell,
-}
+/// The side of an order: the order core's, which parses `BUY`/`SELL` case-insensitively as the
+/// reference does.
+pub use switchyard_core::Side;
 
-impl Side {
-    /// `BUY` or `SELL`, any case (the reference compares case-insensitively).
-    pub fn parse(s: &str) -> Option<Side> {
-        if s.eq_ignore_ascii_case("BUY") {
-            Some(Side::Buy)
-        } else if s.eq_ignore_ascii_case("SELL") {
-            Some(Side::Sell)
-        } else {
-            None
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Buy => "BUY",
-            Side::Sell => "SELL",
-        }
-    }
-
-    /// `qty` with the sign this side moves a position by (+ for BUY).
-    fn signed(self, qty: i64) -> i64 {
-        match self {
-            Side::Buy => qty,
-            Side::Sell => -qty,
-        }
+/// `qty` with the sign `side` moves a position by (+ for BUY).
+fn signed(side: Side, qty: i64) -> i64 {
+    match side {
+        Side::Buy => qty,
+        Side::Sell => -qty,
     }
 }
 
@@ -152,7 +129,7 @@ pub fn apply_fill(
     let q = pos.net_qty;
     let avg = pos.avg_price.unwrap_or(0);
     let px = price.unwrap_or(avg);
-    let signed = side.signed(qty);
+    let signed = signed(side, qty);
     let new_q = q.checked_add(signed)?;
     if q == 0 || (q > 0) == (signed > 0) {
         let cost =

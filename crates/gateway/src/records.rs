@@ -112,9 +112,7 @@ impl V3OrderAccepted<'_> {
             .ok_or(e("symbol"))?;
         let session_id = r.str8().ok_or(e("session id"))?;
         let account_id = r.str8().ok_or(e("account id"))?;
-        if r.at != p.len() {
-            return Err(e("trailing bytes"));
-        }
+        r.end().ok_or(e("trailing bytes"))?;
         Ok(V3OrderAccepted {
             order_id,
             session_seq,
@@ -204,9 +202,7 @@ impl OrderAccepted<'_> {
         } else {
             r.str8().ok_or(e("venue"))?
         };
-        if r.at != p.len() {
-            return Err(e("trailing bytes"));
-        }
+        r.end().ok_or(e("trailing bytes"))?;
         Ok(OrderAccepted {
             order_id,
             accept_seq,
@@ -255,9 +251,7 @@ impl OrderChange<'_> {
             status: r.u8().and_then(OrderStatus::from_code).ok_or(e("status"))?,
             account_id: r.str8().ok_or(e("account id"))?,
         };
-        if r.at != p.len() {
-            return Err(e("trailing bytes"));
-        }
+        r.end().ok_or(e("trailing bytes"))?;
         Ok(change)
     }
 }
@@ -286,9 +280,7 @@ impl VenueSent<'_> {
             account_id: r.str8().ok_or(e("account id"))?,
             venue: r.str8().ok_or(e("venue"))?,
         };
-        if r.at != p.len() {
-            return Err(e("trailing bytes"));
-        }
+        r.end().ok_or(e("trailing bytes"))?;
         Ok(sent)
     }
 }
@@ -372,9 +364,7 @@ impl ExecutionRecord<'_> {
             venue: r.str8().ok_or(e("venue"))?,
             reason: r.str8().ok_or(e("reason"))?,
         };
-        if r.at != p.len() {
-            return Err(e("trailing bytes"));
-        }
+        r.end().ok_or(e("trailing bytes"))?;
         Ok(rec)
     }
 }
@@ -408,9 +398,7 @@ impl AmendRequested<'_> {
             price: r.u64().ok_or(e("price"))?,
             account_id: r.str8().ok_or(e("account id"))?,
         };
-        if r.at != p.len() {
-            return Err(e("trailing bytes"));
-        }
+        r.end().ok_or(e("trailing bytes"))?;
         Ok(rec)
     }
 }
@@ -565,6 +553,11 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// `Some` when every byte was read (a payload has nothing after its last field).
+    fn end(&self) -> Option<()> {
+        (self.at == self.buf.len()).then_some(())
+    }
+
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let s = self.buf.get(self.at..self.at.checked_add(n)?)?;
         self.at += n;

@@ -72,6 +72,18 @@ impl ToVenue {
             ToVenue::Heartbeat(m) => m.seq,
         }
     }
+
+    /// Numbers the message (the sender's per-connection counter).
+    pub fn set_seq(&mut self, seq: u64) {
+        match self {
+            ToVenue::Logon(m) => m.seq = seq,
+            ToVenue::New(m) => m.seq = seq,
+            ToVenue::Cancel(m) | ToVenue::Status(m) => m.seq = seq,
+            ToVenue::Replace(m) => m.seq = seq,
+            ToVenue::Resend(m) => m.seq = seq,
+            ToVenue::Heartbeat(m) => m.seq = seq,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -195,7 +195,6 @@ pub struct Venues {
     routes: Routes,
     /// Venue indexes sorted by name (the reference hashes symbols over the sorted names).
     sorted: Vec<usize>,
-    pub cfg: VenuesSection,
     /// Set at shutdown: session threads log off and exit.
     pub stop: AtomicBool,
 }
@@ -236,7 +235,6 @@ impl Venues {
             links,
             routes,
             sorted,
-            cfg: cfg.clone(),
             stop: AtomicBool::new(false),
         }
     }

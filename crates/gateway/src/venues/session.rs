@@ -49,7 +49,7 @@ fn stopped(gw: &Gateway) -> bool {
 }
 
 fn run(gw: Arc<Gateway>, link: Arc<VenueLink>) {
-    let max = Duration::from_millis(gw.venues.cfg.reconnect_max_ms);
+    let max = Duration::from_millis(gw.cfg.venues.reconnect_max_ms);
     let mut backoff = BACKOFF_MIN;
     let mut failures = 0u64;
     while !stopped(&gw) {
@@ -119,25 +119,18 @@ struct Writer {
     out: BufWriter<TcpStream>,
     /// Per-connection sequence number of the next gateway message (LOGON is 1).
     out_seq: u64,
+    /// The line being written, reused.
+    line: Vec<u8>,
 }
 
 impl Writer {
     /// Writes one message with the next sequence number (buffered; the caller flushes).
-    fn write(&mut self, msg: &ToVenue) -> std::io::Result<()> {
-        let mut msg = msg.clone();
-        let seq = self.out_seq;
-        match &mut msg {
-            ToVenue::Logon(m) => m.seq = seq,
-            ToVenue::New(m) => m.seq = seq,
-            ToVenue::Cancel(m) | ToVenue::Status(m) => m.seq = seq,
-            ToVenue::Replace(m) => m.seq = seq,
-            ToVenue::Resend(m) => m.seq = seq,
-            ToVenue::Heartbeat(m) => m.seq = seq,
-        }
+    fn write(&mut self, mut msg: ToVenue) -> std::io::Result<()> {
+        msg.set_seq(self.out_seq);
         self.out_seq += 1;
-        let mut line = Vec::with_capacity(160);
-        encode_line(&msg, &mut line);
-        self.out.write_all(&line)
+        self.line.clear();
+        encode_line(&msg, &mut self.line);
+        self.out.write_all(&self.line)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -155,7 +148,7 @@ struct Connection {
 impl Connection {
     /// Connects, logs on with the highest report number applied, waits for `LOGON_ACK`.
     fn open(gw: &Gateway, link: &VenueLink) -> std::io::Result<Connection> {
-        let cfg = &gw.venues.cfg;
+        let cfg = &gw.cfg.venues;
         let timeout = Duration::from_millis(cfg.logon_timeout_ms);
         let addr = link.addr.to_socket_addrs()?.next().ok_or_else(|| {
             std::io::Error::new(ErrorKind::NotFound, "venue address resolves to nothing")
@@ -168,6 +161,7 @@ impl Connection {
             writer: Writer {
                 out: BufWriter::new(stream.try_clone()?),
                 out_seq: 1,
+                line: Vec::with_capacity(256),
             },
             lines: LineReader {
                 inner: BufReader::new(stream.try_clone()?),
@@ -176,7 +170,7 @@ impl Connection {
             stream,
             heartbeat,
         };
-        conn.writer.write(&ToVenue::Logon(Logon {
+        conn.writer.write(ToVenue::Logon(Logon {
             seq: 0,
             gateway_id: cfg.gateway_id.clone(),
             last_seq: link.seq_through(),
@@ -297,11 +291,11 @@ fn write_loop(
             }
         };
         if let Some(m) = prepare(gw, link, repair) {
-            w.write(&m)?;
+            w.write(m)?;
         }
     }
     for id in ask {
-        w.write(&ToVenue::Status(OrderRef {
+        w.write(ToVenue::Status(OrderRef {
             seq: 0,
             order_id: order_ref(id),
         }))?;
@@ -313,7 +307,7 @@ fn write_loop(
         match link.rx.recv_timeout(tick) {
             Ok(cmd) => {
                 if let Some(msg) = prepare(gw, link, cmd) {
-                    w.write(&msg)?;
+                    w.write(msg)?;
                     last_write = Instant::now();
                 }
                 if link.rx.is_empty() {
@@ -322,7 +316,7 @@ fn write_loop(
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                 if last_write.elapsed() >= heartbeat {
-                    w.write(&ToVenue::Heartbeat(Heartbeat::default()))?;
+                    w.write(ToVenue::Heartbeat(Heartbeat::default()))?;
                     w.flush()?;
                     last_write = Instant::now();
                 }
