@@ -27,6 +27,13 @@ pub enum BenchCommand {
     /// SSE fan-out: one `GET /stream` per account while `POST /orders` runs at a fixed rate
     /// over the same accounts; checks every order's events arrive, once, in order.
     Sse(SseArgs),
+    /// Gates with pass marks (stable, capability, absolute, capacity sweep) and baseline
+    /// comparison; JSON result and a one-line PASS/FAIL summary (exit 0 pass, 1 fail,
+    /// 2 unsupported, 3 machine too busy to judge).
+    Gate {
+        #[command(subcommand)]
+        cmd: crate::gate::GateCommand,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -24,6 +24,10 @@
 //! through its wire protocols only, exactly as a client would (it uses the protocol crate's
 //! frame codec and the auth crate's token minting, which clients use too).
 //!
+//! - **gate** ([`gate`]): the reference's gates (stable, capability, absolute, capacity
+//!   sweep) with pass marks judged on the client's and the gateway's own figures, a noise
+//!   guard, a JSON result (`contracts/gate_result_v1.schema.json`) and baseline comparison.
+//!
 //! - **sse** ([`sse`]): SSE fan-out — one `GET /stream` per account while an open loop posts
 //!   durable orders over the same accounts; checks every order's events arrive once, in order.
 //!
@@ -35,7 +39,9 @@ pub mod cli;
 pub mod closed_loop;
 pub mod config;
 pub mod fsync;
+pub mod gate;
 pub mod http_client;
+pub mod metrics;
 pub mod open_loop;
 pub mod pipelined;
 pub mod report;
@@ -135,6 +141,13 @@ async fn run_async(cmd: BenchCommand) -> anyhow::Result<()> {
                 std::fs::write(&path, report.to_json() + "\n").with_context(|| {
                     format!("cannot write the JSON report to {}", path.display())
                 })?;
+            }
+            return Ok(());
+        }
+        BenchCommand::Gate { cmd } => {
+            let code = gate::run(cmd).await?;
+            if code != 0 {
+                std::process::exit(code);
             }
             return Ok(());
         }

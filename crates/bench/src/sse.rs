@@ -40,6 +40,7 @@ use crate::http_client::{
     self, find_head_end, parse_decimal, parse_status_line, trim_cr, trim_ows, HttpConn,
     HttpRequest, ParseError,
 };
+use crate::metrics::scrape_metrics;
 use crate::open_loop::{pace_with, Schedule};
 use crate::report::LatencySummary;
 use crate::stats::{new_histogram, ConnStats};
@@ -706,28 +707,6 @@ async fn send_orders(
 // ---------------------------------------------------------------------------------------------
 // Metrics.
 
-/// `GET /metrics` on a fresh connection: the `gateway_*` series by name (labels included).
-pub async fn scrape_metrics(addr: SocketAddr, host: &str) -> anyhow::Result<BTreeMap<String, f64>> {
-    let mut conn = HttpConn::connect(addr).await?;
-    let req = format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    let reply = conn.roundtrip(req.as_bytes()).await?;
-    if reply.status != 200 {
-        bail!("GET /metrics answered {}", reply.status);
-    }
-    Ok(parse_metrics(&String::from_utf8_lossy(reply.body())))
-}
-
-/// `name value` lines (Prometheus text format); comments and other lines are skipped.
-pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            Some((name.trim().to_string(), value.trim().parse().ok()?))
-        })
-        .collect()
-}
-
 /// The series the report keeps (besides every `gateway_sse_*`).
 const KEPT_METRICS: [&str; 6] = [
     "gateway_durable_ack_p50_us",
@@ -879,7 +858,7 @@ pub async fn run_sse(cfg: &SseConfig) -> anyhow::Result<SseReport> {
     let clients = cfg.clients();
     let addr = load.resolve().await?;
     let tokens = load.tokens()?;
-    let before = scrape_metrics(addr, &load.target)
+    let before = scrape_metrics(addr, &load.target, None)
         .await
         .with_context(|| format!("cannot read GET /metrics from {addr}"))?;
 
@@ -1005,7 +984,7 @@ pub async fn run_sse(cfg: &SseConfig) -> anyhow::Result<SseReport> {
     for r in readers {
         logs.push(r.await.context("a stream reader failed")?);
     }
-    let after = scrape_metrics(addr, &load.target)
+    let after = scrape_metrics(addr, &load.target, None)
         .await
         .context("cannot read GET /metrics after the run")?;
 
@@ -1499,16 +1478,5 @@ id: 18\r\nevent: order_durable\r\ndata: line one\r\ndata:line two\r\ndata\r\n\r\
         let a = log.orders["a"];
         assert_eq!((a.updates, a.durables, a.durable_first), (1, 2, false));
         assert!(log.orders["b"].durable_first);
-    }
-
-    // Goal: metrics text is read into name → value, labels kept in the name.
-    #[test]
-    fn metrics_text() {
-        let m = parse_metrics(
-            "# HELP x\ngateway_sse_delivery_delay_p99_us 812.5\ngateway_sse_clients{scope=\"account\"} 200\nbad line\n",
-        );
-        assert_eq!(m["gateway_sse_delivery_delay_p99_us"], 812.5);
-        assert_eq!(m["gateway_sse_clients{scope=\"account\"}"], 200.0);
-        assert_eq!(m.len(), 2);
     }
 }

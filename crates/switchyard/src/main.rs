@@ -20,6 +20,7 @@ mod backoffice_cmd;
 mod demo_cmd;
 mod embedded;
 mod journal_cmd;
+mod top;
 mod venue_cmd;
 
 #[derive(Parser)]
@@ -58,6 +59,8 @@ enum Command {
     Backoffice(backoffice_cmd::Args),
     /// Gentle demo traffic: places, amends and cancels orders across accounts and symbols.
     Demo(demo_cmd::Args),
+    /// Live dashboard of a gateway from its /metrics: throughput, latency, rejects, queues.
+    Top(top::Args),
 }
 
 #[derive(clap::Args)]
@@ -98,6 +101,7 @@ fn main() -> anyhow::Result<()> {
             venue_cmd::run(args)
         }
         Some(Command::Demo(args)) => demo_cmd::run(args),
+        Some(Command::Top(args)) => top::run(args),
         Some(Command::Backoffice(args)) => {
             init_tracing();
             backoffice_cmd::run(args)

@@ -273,6 +273,12 @@ pub fn prometheus(gw: &Gateway) -> String {
             r.as_str()
         );
     }
+    ack_buckets(&mut out, "gateway_live_ack_us", &gw.metrics.ack_all);
+    ack_buckets(
+        &mut out,
+        "gateway_live_ack_accepted_us",
+        &gw.metrics.ack_accepted,
+    );
     for s in &gw.shards {
         let _ = writeln!(
             out,
@@ -286,6 +292,29 @@ pub fn prometheus(gw: &Gateway) -> String {
     super::sse::prometheus_labeled(gw, &mut out);
     super::venues::prometheus_labeled(gw, &mut out);
     out
+}
+
+/// `le` bounds of the ack histograms in µs: fine around the SLOs (40 and 100 µs), coarse in
+/// the tail.
+const ACK_LE_US: [u64; 22] = [
+    5, 10, 15, 20, 25, 30, 35, 40, 50, 60, 70, 80, 90, 100, 150, 200, 500, 1_000, 5_000, 10_000,
+    100_000, 1_000_000,
+];
+
+/// The ack latencies as a Prometheus histogram (`_bucket{le}` and `_count`; no `_sum`, which
+/// the lock-free histogram does not keep), so that a window's percentile can be computed from
+/// two scrapes (`histogram_quantile` over `rate(...)`, or `switchyard bench gate`) rather than
+/// only the since-start gauges above.
+fn ack_buckets(out: &mut String, name: &str, h: &AtomicHistogram) {
+    let bounds = ACK_LE_US.map(|us| us * 1_000);
+    for (us, n) in ACK_LE_US.iter().zip(h.cumulative_le(&bounds)) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{us}\"}} {n}");
+    }
+    let total = h.count();
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{le=\"+Inf\"}} {total}\n{name}_count {total}"
+    );
 }
 
 pub fn stats(gw: &Gateway) -> Value {
