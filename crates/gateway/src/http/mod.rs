@@ -10,6 +10,7 @@ pub mod durable;
 mod ops;
 mod orders;
 pub mod timed_io;
+mod ui;
 
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -114,6 +115,9 @@ async fn route(gw: &Arc<Gateway>, timing: &ConnTiming, req: Request<Incoming>) -
         (&Method::GET, "/metrics") => ops::metrics(gw),
         (&Method::GET, "/stats") => ops::stats(gw),
         (_, "/health" | "/metrics" | "/stats") => method_not_allowed(),
+        // The operations console: static files, no token (the page holds no data).
+        (&Method::GET | &Method::HEAD, p) if ui::is_ui_path(p) => ui::get(p),
+        (_, p) if ui::is_ui_path(p) => method_not_allowed(),
         _ => json_error(StatusCode::NOT_FOUND, "NOT_FOUND"),
     }
 }

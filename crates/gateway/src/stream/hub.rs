@@ -20,6 +20,13 @@
 //!   frame bytes: a subscriber that would exceed either is cut off (never waited for);
 //! - subscribers at `max_clients`.
 //!
+//! [`Filter::All`] (the operations console's `GET /stream?scope=all`, for `ops` tokens only)
+//! follows every event of every account: its subscribers sit in one list the dispatcher feeds
+//! after the account's and order's lists, and its replay reads the log itself (everything after
+//! `Last-Event-ID` that is still in the log, or a resync once the log or a dispatch overflow
+//! lost something after it). The other filters are untouched by it: an `Account` or `Order`
+//! subscriber still only ever sees events keyed by its own account.
+//!
 //! What a client missed is never skipped silently:
 //! - a ring that dropped events remembers the newest dropped id (`lost_upto`); a forgotten
 //!   scope leaves its `lost_upto` in a small hashed table (`gone_*`) that a re-created scope
@@ -74,39 +81,64 @@ pub enum Filter {
     /// The events of one order of the account (events are keyed by both, so a subscriber can
     /// never see another account's order).
     Order { account: String, order_id: String },
+    /// Every event of every account (`GET /stream?scope=all`): for operators only; the HTTP
+    /// route checks the token's `ops` scope before subscribing.
+    All,
 }
 
 impl Filter {
+    /// The account followed; empty for [`Filter::All`] (no one account).
     pub fn account(&self) -> &str {
         match self {
             Filter::Account(a) => a,
             Filter::Order { account, .. } => account,
+            Filter::All => "",
         }
     }
 
-    /// `"account"` or `"order"`, the `scope` of `resync_required`.
+    /// `"account"`, `"order"` or `"all"`, the `scope` of `resync_required`.
     pub fn scope(&self) -> &'static str {
         match self {
             Filter::Account(_) => "account",
             Filter::Order { .. } => "order",
+            Filter::All => "all",
         }
     }
 
-    /// The account id or the order id, the `id` of `resync_required`.
+    /// The account id, the order id, or `*` (all accounts): the `id` of `resync_required`.
     pub fn scope_id(&self) -> &str {
         match self {
             Filter::Account(a) => a,
             Filter::Order { order_id, .. } => order_id,
+            Filter::All => "*",
         }
     }
 
-    /// The REST endpoint a client re-syncs from.
-    pub fn events_endpoint(&self) -> String {
+    /// The REST endpoint a client re-syncs from; none for [`Filter::All`] (there is no
+    /// all-accounts events endpoint: the console re-reads what it shows and continues live).
+    pub fn events_endpoint(&self) -> Option<String> {
         match self {
-            Filter::Account(a) => format!("/accounts/{a}/events"),
-            Filter::Order { order_id, .. } => format!("/orders/{order_id}/events"),
+            Filter::Account(a) => Some(format!("/accounts/{a}/events")),
+            Filter::Order { order_id, .. } => Some(format!("/orders/{order_id}/events")),
+            Filter::All => None,
         }
     }
+
+    fn kind(&self) -> Kind {
+        match self {
+            Filter::Account(_) => Kind::Account,
+            Filter::Order { .. } => Kind::Order,
+            Filter::All => Kind::All,
+        }
+    }
+}
+
+/// Which subscriber list a filter's subscription sits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Account,
+    Order,
+    All,
 }
 
 /// One published event, shared by the log, the rings' subscribers and their queues.
@@ -299,6 +331,12 @@ struct State {
     loss_mark: Box<[u64]>,
     account_subs: Map<Vec<Sub>>,
     order_subs: Map<Vec<Sub>>,
+    /// Subscribers of [`Filter::All`].
+    all_subs: Vec<Sub>,
+    /// The newest id evicted from the log (0 = none): an `All` replay from before it resyncs.
+    log_lost_upto: u64,
+    /// The id of the latest dispatch-overflow loss marker, whatever its accounts (0 = none).
+    last_loss_mark: u64,
     next_sub: u64,
 }
 
@@ -332,6 +370,9 @@ impl Hub {
                 loss_mark: vec![0; LOSS_SLOTS].into_boxed_slice(),
                 account_subs: Map::default(),
                 order_subs: Map::default(),
+                all_subs: Vec::new(),
+                log_lost_upto: 0,
+                last_loss_mark: 0,
                 next_sub: 1,
             }),
             metrics,
@@ -390,15 +431,14 @@ impl Hub {
             inc(&sh.metrics.refused);
             return Err(SubscribeError::TooMany);
         }
-        let slot = ClientSlot {
-            shared: sh.clone(),
-            order: matches!(filter, Filter::Order { .. }),
-        };
+        let kind = filter.kind();
+        let slot = ClientSlot { shared: sh.clone() };
         let (tx, rx) = mpsc::channel(sh.limits.client_queue);
         let sub_shared = Arc::new(SubShared::default());
         let map_key: Box<str> = match &filter {
             Filter::Account(a) => a.as_str().into(),
             Filter::Order { account, order_id } => ScopeKey::new(account, Some(order_id)).0,
+            Filter::All => "*".into(),
         };
         let mut st = sh.state.lock();
         if st.closed {
@@ -407,22 +447,22 @@ impl Hub {
         let (prelude, position) = st.replay(sh, &filter, &map_key, last_event_id);
         let id = st.next_sub;
         st.next_sub += 1;
-        let subs = match filter {
-            Filter::Account(_) => &mut st.account_subs,
-            Filter::Order { .. } => &mut st.order_subs,
-        };
-        subs.entry(map_key.clone()).or_default().push(Sub {
+        let sub = Sub {
             id,
             tx,
             shared: sub_shared.clone(),
-        });
-        drop(st);
-        let gauge = if slot.order {
-            &sh.metrics.clients_order
-        } else {
-            &sh.metrics.clients_account
         };
-        gauge.fetch_add(1, Ordering::Relaxed);
+        match kind {
+            Kind::Account => st
+                .account_subs
+                .entry(map_key.clone())
+                .or_default()
+                .push(sub),
+            Kind::Order => st.order_subs.entry(map_key.clone()).or_default().push(sub),
+            Kind::All => st.all_subs.push(sub),
+        }
+        drop(st);
+        client_gauge(&sh.metrics, kind).fetch_add(1, Ordering::Relaxed);
         Ok(Subscription {
             prelude,
             rx: Some(rx),
@@ -443,6 +483,7 @@ impl Hub {
         st.closed = true;
         st.account_subs.clear();
         st.order_subs.clear();
+        st.all_subs.clear();
     }
 
     /// Records waiting for the dispatcher.
@@ -472,7 +513,15 @@ impl Hub {
 /// Holds one of the `max_clients` slots.
 struct ClientSlot {
     shared: Arc<Shared>,
-    order: bool,
+}
+
+/// The `gateway_sse_clients` gauge a subscription counts in: `scope="order"` for order
+/// streams, `scope="account"` for account streams and the operators' all-accounts streams.
+fn client_gauge(m: &SseMetrics, kind: Kind) -> &AtomicU64 {
+    match kind {
+        Kind::Order => &m.clients_order,
+        Kind::Account | Kind::All => &m.clients_account,
+    }
 }
 
 impl Drop for ClientSlot {
@@ -739,6 +788,10 @@ impl State {
                 }
             }
         }
+        if !self.all_subs.is_empty() {
+            let oldest = self.log.front().map_or(id, |e| e.id);
+            fan_out(&mut self.all_subs, &ev, oldest, sh);
+        }
         self.evict(sh);
     }
 
@@ -749,6 +802,7 @@ impl State {
                 break;
             };
             self.log_bytes -= e.cost();
+            self.log_lost_upto = self.log_lost_upto.max(e.id);
             let account = e.key.account();
             prune_ring(
                 &mut self.accounts,
@@ -777,6 +831,7 @@ impl State {
         for (i, _) in slots.iter().enumerate().filter(|(_, &s)| s) {
             self.loss_mark[i] = id;
         }
+        self.last_loss_mark = id;
         let now = crate::clock::mono_ns();
         let marker = |filter: &Filter, oldest: u64| {
             let data = resync_data(filter, None, Some(oldest), Some("DISPATCH_OVERFLOW"));
@@ -808,6 +863,15 @@ impl State {
                 fan_out(subs, &marker(&filter, id + 1), id + 1, sh);
             }
         }
+        if !self.all_subs.is_empty() && slots.iter().any(|&s| s) {
+            inc(&sh.metrics.resyncs);
+            fan_out(
+                &mut self.all_subs,
+                &marker(&Filter::All, id + 1),
+                id + 1,
+                sh,
+            );
+        }
         self.account_subs.retain(|_, s| !s.is_empty());
         self.order_subs.retain(|_, s| !s.is_empty());
     }
@@ -834,6 +898,7 @@ impl State {
                 self.orders.get(map_key),
                 self.gone_orders[sh.gone_slot(map_key)],
             ),
+            Filter::All => return self.replay_all(sh, n, live_from),
         };
         let lost = ring
             .map_or(gone, |r| r.lost_upto)
@@ -873,11 +938,40 @@ impl State {
         (out, n)
     }
 
-    fn unregister(&mut self, order: bool, key: &str, id: u64) {
-        let map = if order {
-            &mut self.order_subs
-        } else {
-            &mut self.account_subs
+    /// The replay of a [`Filter::All`] subscription from `n`: every event after `n` from the
+    /// log itself, or one resync if the log (or a dispatch overflow) lost any event after `n`.
+    fn replay_all(&self, sh: &Shared, n: u64, live_from: u64) -> (VecDeque<Delivery>, u64) {
+        let unknown = n.saturating_add(1) < self.base_id || n > live_from;
+        let mut out = VecDeque::new();
+        if unknown || n < self.log_lost_upto.max(self.last_loss_mark) {
+            let oldest = self.log.front().map_or(self.next_id, |e| e.id);
+            inc(&sh.metrics.resyncs);
+            out.push_back(Delivery::Notice {
+                name: "resync_required",
+                data: resync_data(&Filter::All, Some(n), Some(oldest), None),
+            });
+            return (out, live_from);
+        }
+        let from = self.log.partition_point(|e| e.id <= n);
+        out.extend(
+            self.log
+                .range(from..)
+                .map(|e| Delivery::Replayed(e.clone())),
+        );
+        sh.metrics
+            .replayed
+            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        (out, n)
+    }
+
+    fn unregister(&mut self, kind: Kind, key: &str, id: u64) {
+        let map = match kind {
+            Kind::Order => &mut self.order_subs,
+            Kind::Account => &mut self.account_subs,
+            Kind::All => {
+                self.all_subs.retain(|s| s.id != id);
+                return;
+            }
         };
         if let Some(subs) = map.get_mut(key) {
             subs.retain(|s| s.id != id);
@@ -1023,17 +1117,12 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let order = matches!(self.filter, Filter::Order { .. });
+        let kind = self.filter.kind();
         self.hub
             .state
             .lock()
-            .unregister(order, &self.map_key, self.id);
-        let gauge = if order {
-            &self.hub.metrics.clients_order
-        } else {
-            &self.hub.metrics.clients_account
-        };
-        gauge.fetch_sub(1, Ordering::Relaxed);
+            .unregister(kind, &self.map_key, self.id);
+        client_gauge(&self.hub.metrics, kind).fetch_sub(1, Ordering::Relaxed);
     }
 }
 

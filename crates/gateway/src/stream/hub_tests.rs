@@ -509,3 +509,123 @@ fn replay_and_live_join_without_gap_under_concurrency() {
     publisher.join().unwrap();
     assert_eq!(h.metrics().dropped.load(Ordering::Relaxed), 0);
 }
+
+// Goal: an all-accounts subscription (the operators' `GET /stream?scope=all`) gets every
+// event of every account, in id order; the account and order subscriptions beside it still
+// see only their own account; dropping it unregisters it and its gauge.
+#[test]
+fn all_scope_sees_every_account_and_others_stay_scoped() {
+    let (h, mut d) = hub(limits());
+    let mut all = h.subscribe(Filter::All, None).unwrap();
+    let mut a = h.subscribe(acct("A"), None).unwrap();
+    let mut b1 = h.subscribe(order("B", "o1"), None).unwrap();
+    h.publish("A", Some("o1"), "order_update", data(1));
+    h.publish("B", Some("o1"), "execution_report", data(2));
+    h.publish("C", None, "order_durable", data(3));
+    settle(&mut d);
+    let v = view(&drain(&mut all));
+    let ns: Vec<_> = v.iter().map(|(_, _, x)| x["n"].as_u64().unwrap()).collect();
+    assert_eq!(ns, [1, 2, 3]);
+    assert!(v.windows(2).all(|w| w[0].0 < w[1].0), "ids increase: {v:?}");
+    assert_eq!(ids(&drain(&mut a)), [v[0].0]);
+    assert_eq!(ids(&drain(&mut b1)), [v[1].0]);
+    assert_eq!(all.last_event_id(), v[2].0);
+    assert_eq!(all.filter().scope(), "all");
+    assert_eq!(h.metrics().clients_account.load(Ordering::Relaxed), 2);
+    drop(all);
+    assert!(h.shared.state.lock().all_subs.is_empty());
+    assert_eq!(h.metrics().clients_account.load(Ordering::Relaxed), 1);
+    assert_eq!(h.clients(), 2);
+}
+
+// Goal: an all-accounts subscription replays every account's events after Last-Event-ID from
+// the log, exactly, then live; a position the log no longer covers, or one this process never
+// issued, is answered with one resync_required (scope "all", no events endpoint).
+#[test]
+fn all_scope_replays_from_the_log_or_resyncs() {
+    let l = Limits {
+        account_ring: 2,
+        log_events: 8,
+        ..limits()
+    };
+    let (h, mut d) = hub(l);
+    let a = publish_n(&h, &mut d, "A", None, 3);
+    let b = publish_n(&h, &mut d, "B", Some("o1"), 3);
+    // The account ring of A holds only 2 events, but the log still has all 6.
+    let mut s = h.subscribe(Filter::All, Some(a[0])).unwrap();
+    let mut want = a[1..].to_vec();
+    want.extend(&b);
+    let got = drain(&mut s);
+    assert!(got.iter().all(|x| matches!(x, Delivery::Replayed(_))));
+    assert_eq!(ids(&got), want);
+    let live = publish_n(&h, &mut d, "C", None, 1);
+    assert_eq!(ids(&drain(&mut s)), live);
+    // Push the first events out of the log: a reconnect from before them resyncs.
+    let more = publish_n(&h, &mut d, "D", None, 4);
+    let mut s = h.subscribe(Filter::All, Some(a[0])).unwrap();
+    let v = view(&drain(&mut s));
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].1, "resync_required");
+    assert_eq!(
+        v[0].2,
+        serde_json::json!({
+            "scope": "all", "id": "*", "lastEventId": a[0],
+            "oldestAvailableId": b[0], "eventsEndpoint": null
+        })
+    );
+    // From the newest evicted id on, the log has everything: exact replay.
+    let mut s = h.subscribe(Filter::All, Some(a[2])).unwrap();
+    let mut want = b.clone();
+    want.extend(&live);
+    want.extend(&more);
+    assert_eq!(ids(&drain(&mut s)), want);
+    for n in [5, u64::MAX] {
+        let mut s = h.subscribe(Filter::All, Some(n)).unwrap();
+        assert_eq!(view(&drain(&mut s))[0].1, "resync_required", "n={n}");
+    }
+}
+
+// Goal: a dispatch overflow on any account reaches all-accounts subscribers as a
+// resync_required with an id, and a reconnect from before it resyncs; a slow all-accounts
+// subscriber is cut off like any other, without disturbing account subscribers.
+#[test]
+fn all_scope_overflow_and_slow_consumer() {
+    let l = Limits {
+        dispatch_queue: 4,
+        client_queue: 8,
+        ..limits()
+    };
+    let (h, mut d) = hub(l);
+    let mut all = h.subscribe(Filter::All, None).unwrap();
+    let start = all.last_event_id();
+    for i in 0..6 {
+        h.publish("A", None, "order_update", data(i));
+    }
+    settle(&mut d);
+    let v = view(&drain(&mut all));
+    assert_eq!(v.len(), 5, "{v:?}");
+    let marker = v[4].0;
+    assert_eq!(
+        (v[4].1, v[4].2["reason"].as_str()),
+        ("resync_required", Some("DISPATCH_OVERFLOW"))
+    );
+    assert_eq!(v[4].2["scope"], "all");
+    let mut re = h.subscribe(Filter::All, Some(start)).unwrap();
+    assert_eq!(view(&drain(&mut re))[0].1, "resync_required");
+    let mut re = h.subscribe(Filter::All, Some(marker)).unwrap();
+    assert!(drain(&mut re).is_empty());
+    drop(re);
+    // Slow: `all` does not read while 9 events arrive for two accounts.
+    let mut a = h.subscribe(acct("A"), None).unwrap();
+    let mut seen = 0;
+    for i in 0..9 {
+        let acc = if i % 2 == 0 { "A" } else { "B" };
+        publish_n(&h, &mut d, acc, None, 1);
+        seen += drain(&mut a).len();
+    }
+    assert_eq!(seen, 5);
+    assert!(all.was_cut_off());
+    let v = view(&drain(&mut all));
+    assert_eq!(v.last().unwrap().2["reason"], "SLOW_CONSUMER");
+    assert!(ended(&mut all));
+}

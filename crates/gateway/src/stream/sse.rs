@@ -1,4 +1,5 @@
-//! Server-Sent Events: `GET /stream` (the token's account) and the response any other stream
+//! Server-Sent Events: `GET /stream` (the token's account; `?scope=all`: every account, for
+//! `ops` tokens — the operations console's blotter) and the response any other stream
 //! route builds with [`sse_response`] (`GET /orders/{id}/stream` uses `Filter::Order` and a
 //! snapshot as `first`).
 //!
@@ -29,17 +30,35 @@ use crate::state::Gateway;
 
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
-/// `GET /stream`: the account of the token, from `Last-Event-ID` if given.
+/// `GET /stream`: the account of the token, from `Last-Event-ID` if given. `?scope=all`
+/// follows every account instead and needs a token whose `scope` claim contains `ops` (else
+/// 403 `{"error":"forbidden"}`, as the admin endpoints); `?scope=account` is the default; any
+/// other scope is 400 `{"error":"INVALID_SCOPE","detail":…}`.
 pub fn get_stream(gw: &Arc<Gateway>, req: &Request<Incoming>) -> Response<Body> {
     let id = match authenticate(gw, req) {
         Ok(id) => id,
         Err(e) => return auth_error(&e),
     };
+    let filter = match query_param(req.uri().query(), "scope").as_deref() {
+        None | Some("" | "account") => Filter::Account(id.account_id.to_string()),
+        Some("all") if id.has_scope("ops") => Filter::All,
+        Some("all") => return json_error(StatusCode::FORBIDDEN, "forbidden"),
+        Some(_) => {
+            let body = serde_json::json!({
+                "error": "INVALID_SCOPE",
+                "detail": "scope must be \"account\" (the token's account, the default) or \"all\" (every account; needs an ops token)",
+            });
+            return crate::http::json_response(
+                StatusCode::BAD_REQUEST,
+                serde_json::to_vec(&body).unwrap_or_default(),
+            );
+        }
+    };
     let last = match last_event_id(req) {
         Ok(n) => n,
         Err(r) => return r,
     };
-    sse_response(gw, Filter::Account(id.account_id.to_string()), last, None)
+    sse_response(gw, filter, last, None)
 }
 
 /// An SSE response following `filter`: `ready`, then `first` (e.g. an `order_snapshot`
@@ -103,11 +122,13 @@ pub fn subscribe_error(e: SubscribeError) -> Response<Body> {
     json_error(StatusCode::SERVICE_UNAVAILABLE, code)
 }
 
-/// `{"accountId":…}` or `{"orderId":…}`, as the reference's `ready`.
+/// `{"accountId":…}` or `{"orderId":…}`, as the reference's `ready`; `{"scope":"all"}` for
+/// an all-accounts stream.
 pub(crate) fn ready_data(filter: &Filter) -> Vec<u8> {
     let v = match filter {
         Filter::Account(a) => serde_json::json!({ "accountId": a }),
         Filter::Order { order_id, .. } => serde_json::json!({ "orderId": order_id }),
+        Filter::All => serde_json::json!({ "scope": "all" }),
     };
     serde_json::to_vec(&v).unwrap_or_default()
 }
