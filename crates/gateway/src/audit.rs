@@ -41,6 +41,7 @@ pub fn auditor_config(cfg: &Config) -> anyhow::Result<Option<AuditorConfig>> {
         anchor_export_dir: a.anchor_export_dir.clone(),
         poll_interval: Duration::from_millis(a.poll_interval_ms),
         sync_interval: Duration::from_millis(a.sync_interval_ms),
+        thread_start: Some(crate::sched::background),
         ..AuditorConfig::new(cfg.journal.dir.clone(), Arc::new(keys))
     }))
 }

@@ -28,6 +28,7 @@ pub mod orders;
 pub mod outbox;
 pub mod records;
 pub mod replay;
+pub mod sched;
 pub mod server;
 pub mod state;
 pub mod stream;

@@ -68,8 +68,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         max_wait_high: std::time::Duration::from_micros(cfg.journal.fdatasync_max_wait_high_us),
         commit_records_target: cfg.journal.fdatasync_max_batch,
         fault: fault_plan(&cfg),
+        thread_start: Some(crate::sched::background),
         ..WriterConfig::default()
     };
+    crate::sched::configure(cfg.gateway.background_sched_batch);
     let gw = Arc::new(Gateway::new(cfg, risk, auth, shards, control_tx));
 
     let replay_start = Instant::now();
@@ -110,7 +112,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         engines.push(
             std::thread::Builder::new()
                 .name(format!("engine-{i}"))
-                .spawn(move || engine.run())?,
+                .spawn(move || {
+                    crate::sched::background();
+                    engine.run()
+                })?,
         );
     }
     let venues = crate::venues::start(&gw)?;
@@ -118,7 +123,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
     let monitor = Monitor::new(gw.clone(), control_rx, journal);
     let monitor = std::thread::Builder::new()
         .name("monitor".into())
-        .spawn(move || monitor.run())?;
+        .spawn(move || {
+            crate::sched::background();
+            monitor.run()
+        })?;
 
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let http_addr: SocketAddr = format!("{}:{}", gw.cfg.gateway.host, gw.cfg.gateway.port)

@@ -81,6 +81,8 @@ pub struct WriterConfig {
     pub commit_records_target: usize,
     /// Test hook, see [`FaultPlan`]. `None` in production.
     pub fault: Option<FaultPlan>,
+    /// Called first on the writer thread (the gateway sets its scheduling policy there).
+    pub thread_start: Option<fn()>,
 }
 
 impl Default for WriterConfig {
@@ -95,6 +97,7 @@ impl Default for WriterConfig {
             max_wait_high: Duration::ZERO,
             commit_records_target: 1024,
             fault: None,
+            thread_start: None,
         }
     }
 }
@@ -437,9 +440,15 @@ pub fn start_with_replay<T: Send + 'static, L: DurableListener<T>>(
         seg,
         report.last_seq + 1,
     );
+    let thread_start = writer.cfg.thread_start;
     let join = thread::Builder::new()
         .name("journal-writer".into())
-        .spawn(move || writer.run())
+        .spawn(move || {
+            if let Some(f) = thread_start {
+                f();
+            }
+            writer.run()
+        })
         .map_err(JournalError::Spawn)?;
     Ok((JournalHandle { tx, shared }, join, report))
 }

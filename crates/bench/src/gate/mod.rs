@@ -143,6 +143,12 @@ pub struct CommonGateArgs {
     /// See `bench open --spin-us`.
     #[arg(long, default_value_t = 50)]
     pub spin_us: u64,
+    /// Nice value of the load generator's threads (0..=19), set after the gateway has started
+    /// (which keeps its own). Sharing the cores with the server under test, a generator at
+    /// equal priority preempts it mid-answer and the gate measures the co-location; 19 makes
+    /// it yield. 0 = share equally.
+    #[arg(long, default_value_t = 19, value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub nice: i32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -364,6 +370,9 @@ pub async fn run(cmd: GateCommand) -> anyhow::Result<i32> {
         }
         _ => bail!("--tcp, --http and --secret go together (an external gateway)"),
     };
+    if common.nice > 0 {
+        yield_to_gateway(common.nice);
+    }
     let mut own = vec![std::process::id()];
     own.extend(target.pid().or(common.gateway_pid));
 
@@ -388,6 +397,27 @@ pub async fn run(cmd: GateCommand) -> anyhow::Result<i32> {
     }
     target.stop();
     finish(result, &common)
+}
+
+/// Lowers every thread of this process to `nice` (Linux keeps nice per thread; threads made
+/// later, such as the pacer, inherit it from their creator). Best effort: a thread that ends
+/// meanwhile is skipped.
+fn yield_to_gateway(nice: i32) {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return;
+    };
+    for t in tasks.flatten() {
+        if let Some(tid) = t
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<libc::id_t>().ok())
+        {
+            // SAFETY: setpriority on one of our own thread ids; no memory is passed.
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, tid, nice);
+            }
+        }
+    }
 }
 
 fn single(
@@ -489,6 +519,7 @@ async fn measure(
         warmup_s: spec.warmup,
         connections: spec.connections,
         accounts: spec.accounts,
+        generator_nice: common.nice,
     };
     let mut run = Run {
         params,

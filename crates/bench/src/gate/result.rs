@@ -90,6 +90,8 @@ pub struct Params {
     pub warmup_s: u64,
     pub connections: usize,
     pub accounts: usize,
+    /// Nice value the load generator ran at (`--nice`).
+    pub generator_nice: i32,
 }
 
 /// Noise readings around the run.
@@ -368,6 +370,7 @@ mod tests {
                 warmup_s: 2,
                 connections: 8,
                 accounts: 4,
+                generator_nice: 19,
             },
             verdict: Verdict::Fail,
             checks: vec![Check::at_most("client_p99_us", p99, 200.0)],

@@ -44,6 +44,10 @@ pub struct GatewayConfig {
     pub header_read_timeout_ms: u64,
     /// Tokio worker threads; 0 = one per core.
     pub worker_threads: usize,
+    /// `GATEWAY_BACKGROUND_SCHED=batch|normal`: run the background threads (engines, journal
+    /// writer, auditor, monitor, stream dispatcher, outbox, venue sessions) under
+    /// `SCHED_BATCH` so that they never preempt an ingress thread mid-answer (see `sched`).
+    pub background_sched_batch: bool,
     /// `GATEWAY_METRICS_TOKEN`: when set, `/metrics` and `/stats` need it in `X-Metrics-Token`
     /// (the reference's header) or as `Authorization: Bearer` (what Prometheus can send).
     pub metrics_token: String,
@@ -258,6 +262,7 @@ impl Default for GatewayConfig {
             header_read_timeout_ms: 10_000,
             metrics_token: String::new(),
             worker_threads: 0,
+            background_sched_batch: cfg!(target_os = "linux"),
         }
     }
 }
@@ -467,6 +472,11 @@ env_table! {
     "GATEWAY_MAX_CONNECTIONS" => |c, k, v| c.gateway.max_connections = parse_num(k, v)?;
     "GATEWAY_HEADER_READ_TIMEOUT_MS" => |c, k, v| c.gateway.header_read_timeout_ms = parse_num(k, v)?;
     "GATEWAY_WORKER_THREADS" => |c, k, v| c.gateway.worker_threads = parse_num(k, v)?;
+    "GATEWAY_BACKGROUND_SCHED" => |c, k, v| c.gateway.background_sched_batch = match v.trim() {
+        "batch" => true,
+        "normal" => false,
+        _ => return Err(err(k, format!("expected batch or normal, got {v:?}"))),
+    };
     "GATEWAY_METRICS_TOKEN" => |c, _k, v| c.gateway.metrics_token = v.trim().to_string();
     "JWT_HS256_SECRET" => |c, _k, v| c.auth.secret = v.to_string();
     "JWT_HS256_KEYS" => |c, _k, v| c.auth.keys = v.to_string();
@@ -1233,6 +1243,10 @@ mod tests {
         assert_eq!(e.key, "V3_HARD_REJECT_PCT");
         let e = Config::load(None, env(&[("V3_RISK_SYMBOL_LIMITS", "AAPL:x")])).unwrap_err();
         assert_eq!(e.key, "V3_RISK_SYMBOL_LIMITS");
+        let c = Config::load(None, env(&[("GATEWAY_BACKGROUND_SCHED", "normal")])).unwrap();
+        assert!(!c.gateway.background_sched_batch);
+        let e = Config::load(None, env(&[("GATEWAY_BACKGROUND_SCHED", "fifo")])).unwrap_err();
+        assert_eq!(e.key, "GATEWAY_BACKGROUND_SCHED");
     }
 
     // Goal: V3_HTTP_ENABLE sets both HTTP switches unless they are given themselves.

@@ -124,7 +124,10 @@ impl Outbox {
         };
         let thread = std::thread::Builder::new()
             .name("outbox".into())
-            .spawn(move || runner.run())?;
+            .spawn(move || {
+                crate::sched::background();
+                runner.run()
+            })?;
         Ok(Outbox {
             stop,
             thread: Some(thread),

@@ -346,7 +346,10 @@ impl Hub {
         let (hub, dispatcher) = Hub::unstarted(Limits::from_config(cfg), metrics);
         std::thread::Builder::new()
             .name("sse-dispatch".into())
-            .spawn(move || dispatcher.run())
+            .spawn(move || {
+                crate::sched::background();
+                dispatcher.run()
+            })
             .expect("spawning the SSE dispatcher thread");
         hub
     }

@@ -38,7 +38,10 @@ pub fn start(gw: &Arc<Gateway>) -> std::io::Result<Vec<JoinHandle<()>>> {
         threads.push(
             std::thread::Builder::new()
                 .name(format!("venue-{}", link.name))
-                .spawn(move || run(gw, link))?,
+                .spawn(move || {
+                    crate::sched::background();
+                    run(gw, link)
+                })?,
         );
     }
     Ok(threads)
@@ -240,6 +243,7 @@ impl Connection {
             std::thread::Builder::new()
                 .name(format!("venue-{}-rx", link.name))
                 .spawn(move || {
+                    crate::sched::background();
                     read_loop(&gw, &link, lines, heartbeat);
                     alive.store(false, Ordering::Release);
                 })

@@ -43,6 +43,8 @@ pub struct AuditorConfig {
     pub sync_entries: u64,
     /// Entries per chain file before a new file is started.
     pub entries_per_file: u64,
+    /// Called first on the auditor thread (the gateway sets its scheduling policy there).
+    pub thread_start: Option<fn()>,
 }
 
 impl AuditorConfig {
@@ -56,6 +58,7 @@ impl AuditorConfig {
             sync_interval: Duration::from_millis(100),
             sync_entries: 16_384,
             entries_per_file: 1 << 20,
+            thread_start: None,
         }
     }
 
@@ -160,6 +163,7 @@ impl Auditor {
             anchor: Mutex::new(None),
             last_error: Mutex::new(None),
         });
+        let thread_start = cfg.thread_start;
         let runner = Runner {
             cfg,
             shared: Arc::clone(&shared),
@@ -168,7 +172,12 @@ impl Auditor {
         };
         let thread = thread::Builder::new()
             .name("auditor".into())
-            .spawn(move || runner.run())
+            .spawn(move || {
+                if let Some(f) = thread_start {
+                    f();
+                }
+                runner.run()
+            })
             .map_err(JournalError::Spawn)?;
         Ok(Auditor {
             shared,
