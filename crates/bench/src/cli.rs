@@ -34,6 +34,14 @@ pub enum BenchCommand {
         #[command(subcommand)]
         cmd: crate::gate::GateCommand,
     },
+    /// Soak with faults: `run` durable `POST /orders` load that retries unanswered orders
+    /// with the same Idempotency-Key and records every acknowledged order; `check` a run for
+    /// lost and duplicated orders against the journal, the venues and the back office;
+    /// `proxy` a TCP forwarder (`scripts/soak.sh`).
+    Soak {
+        #[command(subcommand)]
+        cmd: crate::soak::SoakCommand,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -179,6 +187,10 @@ pub struct OpenArgs {
     /// to keep sleep overshoot out of the latencies (costs some CPU; 0 = sleep only).
     #[arg(long, default_value_t = 50)]
     pub spin_us: u64,
+    /// Pick up answers by polling from a busy runtime thread instead of being woken (see
+    /// `OpenConfig::busy_poll`); costs a core.
+    #[arg(long)]
+    pub busy_poll: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -268,6 +280,7 @@ impl OpenArgs {
             rate: self.rate,
             max_lag: Duration::from_secs_f64(self.max_lag),
             pacer_spin: Duration::from_micros(self.spin_us),
+            busy_poll: self.busy_poll,
         };
         cfg.validate()?;
         Ok(cfg)

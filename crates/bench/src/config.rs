@@ -226,6 +226,13 @@ pub struct OpenConfig {
     /// kernel's timer slack), which would otherwise be added to every latency sample; the
     /// final short wait is spent polling the clock instead. Zero sleeps only.
     pub pacer_spin: Duration,
+    /// Keep one runtime thread busy (a task that yields in a loop), so that answers are picked
+    /// up by polling rather than by waking a sleeping thread. On loopback the server's
+    /// `send(2)` does the receiver's work inline, including that wake-up (an IPI between vCPUs
+    /// in a VM); a client on another host costs the server nothing of the kind, so a polling
+    /// client measures the server more like production. Costs one core (give the generator a
+    /// low priority so the server still gets it first).
+    pub busy_poll: bool,
 }
 
 impl OpenConfig {
@@ -236,6 +243,7 @@ impl OpenConfig {
             rate,
             max_lag: Duration::from_secs(5),
             pacer_spin: Duration::from_micros(50),
+            busy_poll: false,
         }
     }
 

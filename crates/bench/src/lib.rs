@@ -45,6 +45,7 @@ pub mod metrics;
 pub mod open_loop;
 pub mod pipelined;
 pub mod report;
+pub mod soak;
 pub mod sse;
 pub mod stats;
 pub mod tcp_client;
@@ -146,6 +147,13 @@ async fn run_async(cmd: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Gate { cmd } => {
             let code = gate::run(cmd).await?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            return Ok(());
+        }
+        BenchCommand::Soak { cmd } => {
+            let code = soak::run(cmd).await?;
             if code != 0 {
                 std::process::exit(code);
             }

@@ -197,8 +197,24 @@ pub async fn run_open(cfg: &OpenConfig) -> anyhow::Result<Report> {
     let schedule = Schedule::new(cfg.rate, n, timeline.end - timeline.start);
     let spin = cfg.pacer_spin;
     let pacer = tokio::task::spawn_blocking(move || pace(schedule, timeline.start, spin, senders));
+    let poller = cfg.busy_poll.then(|| {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let task = tokio::spawn(async move {
+            // Every yield lets the worker run ready tasks and, every few dozen, poll the IO
+            // driver without blocking: readiness is found, never signalled.
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::task::yield_now().await;
+            }
+        });
+        (stop, task)
+    });
     let stats = merge_all(handles).await?;
     pacer.await?;
+    if let Some((stop, task)) = poller {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        task.await?;
+    }
 
     Ok(Report::new(
         RunShape {

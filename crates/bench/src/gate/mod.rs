@@ -149,6 +149,10 @@ pub struct CommonGateArgs {
     /// it yield. 0 = share equally.
     #[arg(long, default_value_t = 19, value_parser = clap::value_parser!(i32).range(0..=19))]
     pub nice: i32,
+    /// Open-loop gates: the generator polls for answers from a busy thread instead of being
+    /// woken (see `bench open --busy-poll`).
+    #[arg(long)]
+    pub busy_poll: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -611,6 +615,7 @@ async fn load(
                 rate,
                 max_lag: Duration::from_secs(5),
                 pacer_spin: Duration::from_micros(common.spin_us),
+                busy_poll: common.busy_poll,
             };
             crate::open_loop::run_open(&open).await
         }
