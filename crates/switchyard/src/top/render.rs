@@ -1,6 +1,7 @@
 //! The dashboard as text: a pure function of two scrapes and the time between them. Rates are
 //! counter deltas over that time (a counter that went down, a restarted gateway, counts from
-//! zero); latency percentiles are what the gateway exposes, computed over its whole uptime.
+//! zero); latency percentiles are what the gateway exposes, computed over its whole uptime,
+//! plus the v3 acks of the last interval from the `gateway_live_ack*_us_bucket` histograms.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -225,8 +226,69 @@ fn latency(v: &View, out: &mut Vec<String>) {
             micros(p("max")),
         ));
     }
+    for (label, family) in INTERVAL_ACKS {
+        if let Some((p50, p99)) = interval_quantiles(v, family) {
+            any = true;
+            out.push(format!(
+                "  {label:<22}{:>9} {:>9} {:>9} {:>9}",
+                at_most(p50),
+                at_most(p99),
+                "-",
+                "-"
+            ));
+        }
+    }
     if !any {
         out.push("  no latency figures exposed".into());
+    }
+}
+
+/// `(row label, histogram family)` of the acks shown over the last interval.
+const INTERVAL_ACKS: [(&str, &str); 2] = [
+    ("ack v3, last interval", "gateway_live_ack_us"),
+    ("  accepted, last intvl", "gateway_live_ack_accepted_us"),
+];
+
+/// p50 and p99 of the samples a `<family>_bucket{le}` histogram gained between the scrapes,
+/// each as the smallest bucket bound (µs) holding that share (`None` = beyond every finite
+/// bound); `None` when the interval had no samples.
+fn interval_quantiles(v: &View, family: &str) -> Option<(Option<f64>, Option<f64>)> {
+    let name = format!("{family}_bucket");
+    let before: std::collections::HashMap<String, f64> =
+        v.prev.by_label(&name, "le").into_iter().collect();
+    let mut buckets: Vec<(f64, f64)> = v
+        .cur
+        .by_label(&name, "le")
+        .into_iter()
+        .filter_map(|(le, n)| {
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((bound, counter_delta(before.get(&le).copied()?, n)))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last().filter(|b| b.0.is_infinite())?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let at = |q: f64| {
+        buckets
+            .iter()
+            .find(|(_, n)| *n >= q * total)
+            .map(|(b, _)| *b)
+            .filter(|b| b.is_finite())
+    };
+    Some((at(0.50), at(0.99)))
+}
+
+/// `≤40µs`, or `>max` beyond the largest finite bound.
+fn at_most(bound: Option<f64>) -> String {
+    match bound {
+        Some(b) => format!("≤{}", micros(Some(b))),
+        None => ">max".into(),
     }
 }
 
@@ -573,6 +635,41 @@ gateway_venue_orders_open{{venue=\"simA\"}} 7
             qty = 5 * n,
             sym = 20 + n,
         ))
+    }
+
+    // Goal: the last interval's ack percentiles come from the bucket deltas, as the smallest
+    // bound holding the share; an interval without acks shows no row.
+    #[test]
+    fn interval_acks_from_buckets() {
+        let hist = |n40: u64, n100: u64, inf: u64| {
+            Snapshot::parse(&format!(
+                "gateway_live_ack_us_bucket{{le=\"40\"}} {n40}\n\
+                 gateway_live_ack_us_bucket{{le=\"100\"}} {n100}\n\
+                 gateway_live_ack_us_bucket{{le=\"+Inf\"}} {inf}\n"
+            ))
+        };
+        let (a, b) = (hist(100, 100, 100), hist(1_100, 1_180, 1_200));
+        let v = View {
+            prev: &a,
+            cur: &b,
+            secs: 1.0,
+        };
+        // 1 100 new acks: 1 000 within 40 µs (p50), 1 080 within 100 (98 %: p99 beyond).
+        assert_eq!(
+            interval_quantiles(&v, "gateway_live_ack_us"),
+            Some((Some(40.0), None))
+        );
+        let mut out = Vec::new();
+        latency(&v, &mut out);
+        let row = out.iter().find(|l| l.contains("last interval")).unwrap();
+        assert!(row.contains("≤40.0µs") && row.contains(">max"), "{row}");
+        let idle = View {
+            prev: &b,
+            cur: &b,
+            secs: 1.0,
+        };
+        assert_eq!(interval_quantiles(&idle, "gateway_live_ack_us"), None);
+        assert_eq!(interval_quantiles(&v, "gateway_live_ack_accepted_us"), None);
     }
 
     fn line<'a>(frame: &'a str, start: &str) -> &'a str {
