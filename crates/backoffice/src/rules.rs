@@ -144,7 +144,9 @@ pub fn apply_fill(
             realized_pnl: 0,
         });
     }
-    let closed = qty.min(q.abs());
+    // `abs` would overflow on a short of i64::MIN (reachable: a sell of i64::MAX without a
+    // price onto a short of 1); `qty` <= i64::MAX, so saturating keeps the minimum exact.
+    let closed = qty.min(q.saturating_abs());
     let per_unit = if q > 0 {
         px.checked_sub(avg)?
     } else {
@@ -203,6 +205,19 @@ mod tests {
             FillQty::Qty(2),
             "missing books the growth"
         );
+    }
+
+    // Goal: a short of i64::MIN reduces like any other (found while writing the bus_event fuzz
+    // target's properties, reproduced there: `q.abs()` overflowed, a panic in debug builds and
+    // a realized PnL of i64::MIN for one unit closed in release builds).
+    #[test]
+    fn reducing_the_largest_short() {
+        let c = apply_fill(Position::default(), Side::Sell, 1, Some(5)).unwrap();
+        let c = apply_fill(c.position, Side::Sell, i64::MAX, None).unwrap();
+        assert_eq!(c.position.net_qty, i64::MIN);
+        let c = apply_fill(c.position, Side::Buy, 1, Some(4)).unwrap();
+        assert_eq!((c.position.net_qty, c.realized_pnl), (i64::MIN + 1, 1));
+        assert_eq!(c.position.avg_price, Some(5));
     }
 
     // Goal: a status report books exactly the missed growth, and nothing when it did not grow.

@@ -5,9 +5,11 @@
 //! the hand-written client. Every order carries a unique `Idempotency-Key` (also its
 //! `clientOrderId`); a mix of marketable orders (`MARKET IOC`, they fill at once) and resting
 //! ones (`LIMIT GTC` far from the market, they stay open). Unlike `bench open`, an order whose
-//! answer never came (the connection died: a gateway killed mid-request) or that was answered
-//! 503 `DURABILITY_WAIT_TIMEOUT` is **sent again with the same key** until it is answered or
-//! `--retry-for` has passed — what a client must do when a gateway restarts under it. Each
+//! answer never came (the connection died: a gateway killed mid-request), that was answered
+//! 503 `DURABILITY_WAIT_TIMEOUT`, or whose resend was answered 202 with `durability: volatile`
+//! (a replay answers at once with the level the order has reached) is **sent again with the
+//! same key** until it is answered `local` or `--retry-for` has passed — what a client that
+//! wants `local` must do when a gateway restarts under it or its disk is slow. Each
 //! connection has at most one order outstanding, so at most `--connections` orders wait for
 //! a retry at any time. Every acknowledged order goes as one line to the `--acked` file
 //! (`account key orderId kind durability retried`, tab-separated): memory stays bounded
@@ -183,6 +185,9 @@ pub struct CheckArgs {
     /// The back office, host:port: `/positions` and `/reconcile` of every account.
     #[arg(long)]
     pub backoffice: Option<String>,
+    /// Seconds to keep asking the back office while its books do not match the journal yet.
+    #[arg(long, default_value_t = 300)]
+    pub backoffice_wait: u64,
     /// HS256 secret for the tokens of `--target` and `--backoffice`.
     #[arg(long, env = "JWT_HS256_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
@@ -366,6 +371,7 @@ struct SoakStats {
     io_errors: u64,
     connect_errors: u64,
     wait_timeouts: u64,
+    not_durable_replays: u64,
     bad_answers: u64,
     latency: Histogram<u64>,
     /// Latency of acked orders by the minute of their intended send time.
@@ -388,6 +394,7 @@ impl SoakStats {
             io_errors: 0,
             connect_errors: 0,
             wait_timeouts: 0,
+            not_durable_replays: 0,
             bad_answers: 0,
             latency: new_histogram(),
             per_minute: Vec::new(),
@@ -419,6 +426,7 @@ impl SoakStats {
         self.io_errors += o.io_errors;
         self.connect_errors += o.connect_errors;
         self.wait_timeouts += o.wait_timeouts;
+        self.not_durable_replays += o.not_durable_replays;
         self.bad_answers += o.bad_answers;
         // Same bounds everywhere: adding cannot fail.
         let _ = self.latency.add(&o.latency);
@@ -439,6 +447,18 @@ enum Outcome {
     },
     Refused(String),
     Unresolved,
+}
+
+/// The outcome when `--retry-for` has passed: acknowledged but not durable if a replay
+/// named the order, else unresolved.
+fn gave_up(not_durable: Option<String>) -> Outcome {
+    match not_durable {
+        Some(order_id) => Outcome::Acked {
+            order_id,
+            durability: "volatile".to_string(),
+        },
+        None => Outcome::Unresolved,
+    }
 }
 
 async fn conn_task(
@@ -467,6 +487,8 @@ async fn conn_task(
         ctx.progress.sent.fetch_add(1, Ordering::Relaxed);
         let first = Instant::now();
         let mut retried = false;
+        // A 202 that replayed the key of an order not yet durable (`durability: volatile`).
+        let mut not_durable: Option<String> = None;
         let outcome = loop {
             if conn.is_none() {
                 match HttpConn::connect(ctx.addr).await {
@@ -474,7 +496,7 @@ async fn conn_task(
                     Err(_) => {
                         st.connect_errors += 1;
                         if first.elapsed() > ctx.retry_for {
-                            break Outcome::Unresolved;
+                            break gave_up(not_durable.take());
                         }
                         if !retried {
                             retried = true;
@@ -499,11 +521,19 @@ async fn conn_task(
                                 find_str_field(body, "orderId"),
                                 find_str_field(body, "durability"),
                             ) {
-                                (Some(id), Some(d)) if !id.is_empty() => {
+                                (Some(id), Some("local" | "replicated")) if !id.is_empty() => {
                                     break Outcome::Acked {
                                         order_id: id.to_string(),
-                                        durability: d.to_string(),
+                                        durability: "local".to_string(),
                                     }
+                                }
+                                // A replay answers at once with the level the order has
+                                // reached (its first answer was lost or timed out): a client
+                                // that wants `local` asks again until the order is durable.
+                                (Some(id), Some(_)) if !id.is_empty() => {
+                                    st.not_durable_replays += 1;
+                                    not_durable = Some(id.to_string());
+                                    true
                                 }
                                 _ => {
                                     st.bad_answers += 1;
@@ -533,7 +563,7 @@ async fn conn_task(
             };
             if again {
                 if first.elapsed() > ctx.retry_for {
-                    break Outcome::Unresolved;
+                    break gave_up(not_durable.take());
                 }
                 if !retried {
                     retried = true;
@@ -631,6 +661,8 @@ pub struct RunReport {
     pub io_errors: u64,
     pub connect_errors: u64,
     pub durability_wait_timeouts: u64,
+    /// 202 answers to a resent key whose order was not durable yet (asked again).
+    pub not_durable_replays: u64,
     pub bad_answers: u64,
     /// Intended send time → 202, acked orders.
     pub latency_us: LatencySummary,
@@ -651,13 +683,14 @@ impl RunReport {
         );
         let _ = writeln!(
             s,
-            "  marketable {} resting {}; retried {}; io errors {} connect errors {} wait timeouts {}",
+            "  marketable {} resting {}; retried {}; io errors {} connect errors {}; wait timeouts {}, not-durable replays {} (both asked again)",
             self.acked_marketable,
             self.acked_resting,
             self.retried,
             self.io_errors,
             self.connect_errors,
-            self.durability_wait_timeouts
+            self.durability_wait_timeouts,
+            self.not_durable_replays
         );
         for (k, v) in &self.refusals {
             let _ = writeln!(s, "  refused {k}: {v}");
@@ -806,6 +839,7 @@ pub async fn run_soak(a: &RunArgs) -> anyhow::Result<RunReport> {
         io_errors: total.io_errors,
         connect_errors: total.connect_errors,
         durability_wait_timeouts: total.wait_timeouts,
+        not_durable_replays: total.not_durable_replays,
         bad_answers: total.bad_answers,
         latency_us: LatencySummary::from_ns(&total.latency),
         per_minute,
@@ -861,14 +895,14 @@ impl Names {
 /// What the check keeps per journaled order.
 #[derive(Debug, Clone, Copy)]
 struct OrderEntry {
-    key: u64,
     account: u16,
     symbol: u16,
     /// +1 BUY, −1 SELL.
     side: i8,
     /// OrderAccepted records with this order id.
     accepted: u8,
-    /// Last OrderUpdated status (`Names` index); u16::MAX while none.
+    /// Last OrderUpdated status (`Names` index), or SENT after an OrderSent; u16::MAX while
+    /// neither.
     status: u16,
     qty: u64,
     /// Highest filled total the gateway journaled.
@@ -1041,7 +1075,6 @@ impl Checker {
                 k.0 += 1;
                 *self.ledger.entry(acct).or_insert(0) += 1;
                 let e = self.orders.entry(id).or_insert(OrderEntry {
-                    key: kh,
                     account: acct,
                     symbol,
                     side,
@@ -1085,6 +1118,17 @@ impl Checker {
                         .booked_position
                         .entry((e.account, e.symbol))
                         .or_insert(0) += i64::from(e.side) * qty as i64;
+                }
+            }
+            "OrderSent" => {
+                let Some(id) = d.order_id.as_ref().and_then(IdField::order) else {
+                    return;
+                };
+                let sent = self.statuses.id("SENT");
+                if let Some(e) = self.orders.get_mut(&id) {
+                    if e.status == u16::MAX {
+                        e.status = sent;
+                    }
                 }
             }
             "OrderUpdated" => {
@@ -1239,7 +1283,7 @@ impl Checker {
                     v.filled_qty += e.venue_filled;
                 }
             }
-            if e.venue_creations > 1 {
+            if u32::from(e.venue_creations) > e.venues.count_ones() {
                 s.venue_orders_created_twice += 1;
             }
         }
@@ -1378,6 +1422,8 @@ pub struct BackOfficeCheck {
     pub positions_match: bool,
     pub ledger_entries_match: bool,
     pub fills_booked: u64,
+    /// Seconds the check waited for the back office to match.
+    pub waited_s: u64,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -1559,7 +1605,10 @@ pub async fn run_check(a: &CheckArgs) -> anyhow::Result<CheckReport> {
     let summary = ck.summary();
     let mut problems = Vec::new();
     let backoffice = match &a.backoffice {
-        Some(bo) => Some(check_backoffice(bo, &tokens, &ck.expected_books(), &mut problems).await?),
+        Some(bo) => {
+            let wait = Duration::from_secs(a.backoffice_wait);
+            Some(check_backoffice(bo, &tokens, &ck.expected_books(), wait, &mut problems).await?)
+        }
         None => None,
     };
     let lost = summary.lost + gateway.as_ref().map_or(0, |g| g.not_found);
@@ -1581,14 +1630,14 @@ pub async fn run_check(a: &CheckArgs) -> anyhow::Result<CheckReport> {
             problems.push(format!("{} gateway queries failed", g.errors));
         }
     }
-    let bo_ok = backoffice.as_ref().map_or(true, |b| {
-        b.reconcile_ok && b.positions_match && b.ledger_entries_match
-    });
+    let bo_ok = backoffice
+        .as_ref()
+        .is_none_or(|b| b.reconcile_ok && b.positions_match && b.ledger_entries_match);
     let ok = lost == 0
         && duplicated == 0
         && summary.journal_bad_lines == 0
         && summary.venue_fill_mismatches == 0
-        && gateway.as_ref().map_or(true, |g| g.errors == 0)
+        && gateway.as_ref().is_none_or(|g| g.errors == 0)
         && bo_ok;
     Ok(CheckReport {
         ok,
@@ -1702,13 +1751,41 @@ async fn get_json(
     Ok(serde_json::from_slice(r.body())?)
 }
 
+/// Compares the back office's books with the journal's, asking again every 5 s until they
+/// match or `wait` has passed: after a broker outage the consumer may still be rejoining its
+/// group when the backlog looks drained.
 async fn check_backoffice(
     target: &str,
     tokens: &HashMap<String, String>,
     expected: &BTreeMap<String, ExpectedBooks>,
+    wait: Duration,
     problems: &mut Vec<String>,
 ) -> anyhow::Result<BackOfficeCheck> {
     let addr = resolve(target).await?;
+    let started = Instant::now();
+    loop {
+        let (mut out, issues) = backoffice_once(addr, target, tokens, expected).await?;
+        let good = out.reconcile_ok && out.positions_match && out.ledger_entries_match;
+        if good || started.elapsed() >= wait {
+            out.waited_s = started.elapsed().as_secs();
+            problems.extend(issues);
+            return Ok(out);
+        }
+        eprintln!(
+            "soak check: the back office does not match the journal yet ({}); asking again in 5 s",
+            issues.first().map_or("", String::as_str)
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+async fn backoffice_once(
+    addr: SocketAddr,
+    target: &str,
+    tokens: &HashMap<String, String>,
+    expected: &BTreeMap<String, ExpectedBooks>,
+) -> anyhow::Result<(BackOfficeCheck, Vec<String>)> {
+    let mut problems = Vec::new();
     let mut out = BackOfficeCheck {
         reconcile_ok: true,
         positions_match: true,
@@ -1732,6 +1809,7 @@ async fn check_backoffice(
         let r = get_json(addr, target, "/reconcile", token).await?;
         let reconcile_ok = r["ok"].as_bool() == Some(true);
         let ledger_entries = r["ledgerEntries"].as_u64().unwrap_or(0);
+        out.fills_booked += ledger_entries.saturating_sub(want.orders);
         let a = BackOfficeAccount {
             account: account.clone(),
             reconcile_ok,
@@ -1762,13 +1840,7 @@ async fn check_backoffice(
         }
         out.accounts.push(a);
     }
-    out.fills_booked = out
-        .accounts
-        .iter()
-        .zip(expected.values())
-        .map(|(a, w)| a.ledger_entries.saturating_sub(w.orders))
-        .sum();
-    Ok(out)
+    Ok((out, problems))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1790,5 +1862,246 @@ pub async fn proxy(listen: &str, to: &str) -> anyhow::Result<()> {
                 let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: orders are deterministic, valid JSON with the key as clientOrderId, about the
+    // asked share is resting, and resting orders are priced far from the market.
+    #[test]
+    fn order_mix() {
+        let mut resting = 0;
+        for n in 0..10_000 {
+            let (body, kind) = order_body(3, n, 30, "k-1");
+            assert_eq!(order_body(3, n, 30, "k-1"), (body.clone(), kind));
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["clientOrderId"], "k-1");
+            let (sym, reference) = SYMBOLS
+                .iter()
+                .find(|(s, _)| v["symbol"] == *s)
+                .copied()
+                .unwrap();
+            assert!(!sym.is_empty());
+            assert!((1..=3).contains(&v["qty"].as_u64().unwrap()));
+            match kind {
+                Kind::Resting => {
+                    resting += 1;
+                    assert_eq!(
+                        (v["type"].as_str(), v["timeInForce"].as_str()),
+                        (Some("LIMIT"), Some("GTC"))
+                    );
+                    let p = v["price"].as_u64().unwrap();
+                    if v["side"] == "BUY" {
+                        assert!(p <= reference / 2, "{body}");
+                    } else {
+                        assert!(p >= reference * 2, "{body}");
+                    }
+                }
+                Kind::Marketable => {
+                    assert_eq!(
+                        (v["type"].as_str(), v["timeInForce"].as_str()),
+                        (Some("MARKET"), Some("IOC"))
+                    );
+                    assert!(v.get("price").is_none());
+                }
+            }
+        }
+        assert!((2_700..3_300).contains(&resting), "{resting}");
+        assert!((0..100).all(|n| order_body(0, n, 0, "k").1 == Kind::Marketable));
+        assert!((0..100).all(|n| order_body(0, n, 100, "k").1 == Kind::Resting));
+    }
+
+    // Goal: the request is a well-formed durable POST with the key and the right length.
+    #[test]
+    fn request_shape() {
+        let mut out = Vec::new();
+        order_request(&mut out, "h:1", "tok", "key-7", r#"{"a":1}"#);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("POST /orders HTTP/1.1\r\nHost: h:1\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nAuthorization: Bearer tok\r\n"));
+        assert!(text.contains("\r\nDurability: local\r\nIdempotency-Key: key-7\r\n"));
+        assert!(
+            text.ends_with("\r\nContent-Length: 7\r\n\r\n{\"a\":1}"),
+            "{text}"
+        );
+    }
+
+    fn accepted(seq: u64, id: u64, account: &str, key: &str, side: &str, qty: u64) -> String {
+        serde_json::json!({"seq": seq, "timeNs": 1, "type": "OrderAccepted", "data": {
+            "orderId": format!("ord_{id:016x}"), "accountId": account, "idempotencyKey": key,
+            "symbol": "BTC", "side": side, "type": "MARKET", "qty": qty}})
+        .to_string()
+    }
+
+    fn report(id: u64, account: &str, delta: u64, total: u64, status_report: bool) -> String {
+        serde_json::json!({"seq": 9, "timeNs": 1, "type": "ExecutionReport", "data": {
+            "orderId": format!("ord_{id:016x}"), "accountId": account, "venue": "simA",
+            "status": "FILLED", "filledQtyDelta": delta, "filledQtyTotal": total,
+            "statusReport": status_report}})
+        .to_string()
+    }
+
+    // Goal: the check finds lost and duplicated orders, compares venues and gateway, and
+    // computes the books the back office should hold.
+    #[test]
+    fn checker_counts_lost_duplicated_and_fills() {
+        let mut ck = Checker::new();
+        ck.journal_line(&accepted(1, 1, "a", "k1", "BUY", 3));
+        ck.journal_line(&accepted(2, 2, "a", "k2", "SELL", 2));
+        // The same key again under another order id: a duplicate.
+        ck.journal_line(&accepted(3, 3, "a", "k2", "SELL", 2));
+        ck.journal_line(&accepted(4, 4, "b", "k1", "BUY", 1));
+        // Order 1 fills 1 then 3 (a duplicate report in between), order 2 fills 2.
+        ck.journal_line(&report(1, "a", 1, 1, false));
+        ck.journal_line(&report(1, "a", 1, 1, false));
+        ck.journal_line(&report(1, "a", 2, 3, false));
+        ck.journal_line(&report(2, "a", 0, 2, true));
+        ck.journal_line(r#"{"seq":10,"timeNs":1,"type":"OrderUpdated","data":{"orderId":"ord_0000000000000001","accountId":"a","status":"FILLED","filledQty":3}}"#);
+        ck.journal_line(r#"{"seq":11,"timeNs":1,"type":"V3OrderAccepted","data":{"orderId":7}}"#);
+        ck.journal_line(r#"{"seq":12,"timeNs":1,"type":"CleanShutdown","data":{}}"#);
+        ck.journal_line("not json");
+        let va = ck.add_venue("venue-simA.jsonl");
+        let vb = ck.add_venue("venue-simB.jsonl");
+        let o = |id: u64, filled: u64| {
+            format!(
+                r#"{{"t":"O","gw":"gw","orderId":"ord_{id:016x}","qty":3,"filled":{filled},"status":"FILLED"}}"#
+            )
+        };
+        ck.venue_line(va, "gw", &o(1, 0));
+        ck.venue_line(va, "gw", r#"{"t":"R","gw":"gw","er":{"seq":5,"orderId":"ord_0000000000000001","status":"FILLED","filledQtyTotal":3}}"#);
+        ck.venue_line(va, "gw", &o(2, 1)); // the venue says 1, the gateway 2
+        ck.venue_line(vb, "gw", &o(4, 0));
+        ck.venue_line(va, "gw", &o(4, 0)); // on two venues
+        ck.venue_line(vb, "gw", &o(99, 0)); // unknown to the journal
+        ck.venue_line(vb, "other-gw", &o(98, 0)); // another gateway's: ignored
+        ck.venue_line(vb, "gw", r#"{"t":"G","gw":"gw","seq":4}"#);
+        ck.venue_line(vb, "gw", r#"{"t":"O","gw":"#); // torn tail
+        for line in [
+            "a\tk1\tord_0000000000000001\tm\tlocal\t0",
+            "a\tk2\tord_0000000000000003\tm\tlocal\t1", // the journal's first order is 2
+            "a\tk9\tord_0000000000000009\tm\tlocal\t0", // lost
+            "b\tk1\tord_0000000000000004\tr\tvolatile\t0",
+            "short line",
+        ] {
+            ck.acked_line(line);
+        }
+        let s = ck.summary();
+        assert_eq!((s.orders, s.keys, s.journal_bad_lines), (4, 3, 1));
+        assert_eq!(
+            (s.acked.lines, s.acked.durable, s.acked.bad_lines),
+            (4, 3, 1)
+        );
+        assert_eq!(s.acked.missing_in_journal, 1);
+        assert_eq!(s.acked.order_id_mismatch, 1);
+        assert_eq!(s.lost, 1);
+        assert_eq!(s.keys_with_several_orders, 1);
+        assert_eq!(s.orders_on_two_venues, 1);
+        assert_eq!(s.unknown_venue_orders, 1);
+        assert_eq!(s.duplicated, 1 + 1 + 1 + 1);
+        assert_eq!((s.filled_orders, s.filled_qty), (2, 5));
+        assert_eq!(s.by_status["FILLED"], 1);
+        assert_eq!(s.venue_orders, 3);
+        assert_eq!(s.venue_fill_mismatches, 1, "order 2");
+        assert_eq!(s.venues[1].bad_lines, 1);
+        let books = ck.expected_books();
+        let a = &books["a"];
+        assert_eq!(a.positions, BTreeMap::from([("BTC".to_string(), 3 - 2)]));
+        assert_eq!(a.booked_positions, a.positions);
+        // 3 orders + fills booked: order 1 twice (1, then 2 more), order 2 once.
+        assert_eq!((a.orders, a.ledger_entries), (3, 6));
+        assert_eq!(books["b"].ledger_entries, 1);
+        assert!(books["b"].positions.is_empty());
+    }
+
+    // Goal: the back office's clamping rule is replayed: a delta smaller than the growth books
+    // only the delta, a status report books the growth.
+    #[test]
+    fn checker_replays_the_booking_rule() {
+        let mut ck = Checker::new();
+        ck.journal_line(&accepted(1, 1, "a", "k1", "BUY", 5));
+        ck.journal_line(&report(1, "a", 1, 3, false)); // books 1, total 3
+        ck.journal_line(&report(1, "a", 0, 5, true)); // books the growth 2
+        let b = &ck.expected_books()["a"];
+        assert_eq!(b.positions["BTC"], 5);
+        assert_eq!(b.booked_positions["BTC"], 3);
+    }
+
+    // Goal: numbers are found by exact key.
+    #[test]
+    fn u64_fields() {
+        let body = br#"{"qty":5,"filledQty":12,"x":"y"}"#;
+        assert_eq!(find_u64_field(body, "filledQty"), Some(12));
+        assert_eq!(find_u64_field(body, "qty"), Some(5));
+        assert_eq!(find_u64_field(body, "missing"), None);
+        assert_eq!(parse_order_ref("ord_00000000000000ff"), Some(255));
+        assert_eq!(parse_order_ref("v3/x/1"), None);
+    }
+
+    // Goal: the documented command lines parse; bad values are refused naming the flag.
+    #[test]
+    fn command_lines() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            cmd: SoakCommand,
+        }
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("soak").chain(args.iter().copied()))
+                .unwrap()
+                .cmd
+        };
+        let SoakCommand::Run(r) = parse(&[
+            "run",
+            "--secret",
+            "s",
+            "--rate",
+            "500",
+            "--duration",
+            "30",
+            "--acked",
+            "a.tsv",
+        ]) else {
+            panic!()
+        };
+        r.validate().unwrap();
+        assert_eq!(
+            (r.rate, r.duration, r.connections, r.resting_pct),
+            (500.0, 30, 64, 30)
+        );
+        for (flag, value) in [
+            ("--rate", "0"),
+            ("--resting-pct", "101"),
+            ("--key-prefix", "a-b"),
+        ] {
+            let SoakCommand::Run(r) = parse(&["run", "--secret", "s", "--acked", "a", flag, value])
+            else {
+                panic!()
+            };
+            assert!(
+                r.validate().unwrap_err().to_string().contains(flag),
+                "{flag}"
+            );
+        }
+        let SoakCommand::Check(c) = parse(&[
+            "check",
+            "--acked",
+            "a",
+            "--venue-log",
+            "x",
+            "--venue-log",
+            "y",
+            "--gateway-id",
+            "g",
+        ]) else {
+            panic!()
+        };
+        assert_eq!((c.journal.as_str(), c.venue_logs.len()), ("-", 2));
     }
 }

@@ -73,24 +73,53 @@ impl Engine {
                 Err(crossbeam_channel::TryRecvError::Disconnected) => break,
             };
             idle_since = None;
-            for t in std::iter::once(first).chain(self.rx.try_iter().take(max - 1)) {
-                match t {
-                    Task::Order(o) => tasks.push(o),
-                    Task::Durable(d) => durable.push(d),
-                    Task::Stop => {
-                        stop = true;
-                        break;
-                    }
-                }
-            }
-            if !tasks.is_empty() {
-                self.journal_batch(&mut tasks);
-            }
-            if !durable.is_empty() {
-                self.journal_durable(&mut durable);
-            }
+            stop = self.drain(first, max, &mut tasks, &mut durable).1;
         }
         tracing::debug!(shard = self.shard, "engine stopped");
+    }
+
+    /// One pass without waiting: journals what is queued now (up to `V3_ENGINE_BATCH_MAX`
+    /// tasks) exactly as `run` does, and returns the number of journal batches submitted
+    /// (0 when the queue is empty). For callers that drive the engine from their own thread
+    /// (the deterministic simulation, `crates/sim`); `run` is the production loop.
+    pub fn step(&mut self) -> usize {
+        let Ok(first) = self.rx.try_recv() else {
+            return 0;
+        };
+        let max = self.gw.cfg.v3.engine_batch_max;
+        self.drain(first, max, &mut Vec::new(), &mut Vec::new()).0
+    }
+
+    /// Takes `first` and up to `max - 1` more queued tasks and journals them: v3 orders as one
+    /// batch, durable-path records as another. Returns (batches submitted, stop marker seen).
+    fn drain(
+        &mut self,
+        first: Task,
+        max: usize,
+        tasks: &mut Vec<OrderTask>,
+        durable: &mut Vec<DurableTask>,
+    ) -> (usize, bool) {
+        let mut stop = false;
+        for t in std::iter::once(first).chain(self.rx.try_iter().take(max - 1)) {
+            match t {
+                Task::Order(o) => tasks.push(o),
+                Task::Durable(d) => durable.push(d),
+                Task::Stop => {
+                    stop = true;
+                    break;
+                }
+            }
+        }
+        let mut batches = 0;
+        if !tasks.is_empty() {
+            self.journal_batch(tasks);
+            batches += 1;
+        }
+        if !durable.is_empty() {
+            self.journal_durable(durable);
+            batches += 1;
+        }
+        (batches, stop)
     }
 
     fn journal_batch(&mut self, tasks: &mut Vec<OrderTask>) {

@@ -19,6 +19,7 @@ pub const KIND_CANCEL_SENT: u16 = 9;
 pub const KIND_EXECUTION_REPORT: u16 = 10;
 pub const KIND_AMEND_REQUESTED: u16 = 11;
 pub const KIND_REPLACE_SENT: u16 = 12;
+pub const KIND_RESTART_FLOOR: u16 = 13;
 
 pub fn kind_name(kind: u16) -> &'static str {
     match kind {
@@ -34,6 +35,7 @@ pub fn kind_name(kind: u16) -> &'static str {
         KIND_EXECUTION_REPORT => "ExecutionReport",
         KIND_AMEND_REQUESTED => "AmendRequested",
         KIND_REPLACE_SENT => "ReplaceSent",
+        KIND_RESTART_FLOOR => "RestartFloor",
         _ => "Unknown",
     }
 }
@@ -58,15 +60,26 @@ pub struct V3OrderAccepted<'a> {
 }
 
 fn push_str8(out: &mut Vec<u8>, s: &[u8]) {
-    let n = s.len().min(255);
+    let n = fit(s, 255);
     out.push(n as u8);
     out.extend_from_slice(&s[..n]);
 }
 
 fn push_str16(out: &mut Vec<u8>, s: &[u8]) {
-    let n = s.len().min(u16::MAX as usize);
+    let n = fit(s, u16::MAX as usize);
     out.extend_from_slice(&(n as u16).to_le_bytes());
     out.extend_from_slice(&s[..n]);
+}
+
+/// How many bytes of the UTF-8 text `s` fit in `max`, cut at a character boundary: a string
+/// cut inside a character would not decode, and replay would stop at its record.
+fn fit(s: &[u8], max: usize) -> usize {
+    let mut n = s.len().min(max);
+    // Back off continuation bytes (0b10xx_xxxx) to the start of the character.
+    while n > 0 && n < s.len() && s[n] & 0xc0 == 0x80 {
+        n -= 1;
+    }
+    n
 }
 
 impl V3OrderAccepted<'_> {
@@ -403,6 +416,64 @@ impl AmendRequested<'_> {
     }
 }
 
+/// Where a gateway that restarted after a crash starts numbering: the `acceptSeq` and each
+/// shard's order-id counter it starts from, and each v3 session's last handed-out seq.
+/// Journaled (and fdatasync'ed) at startup before anything is numbered, so that a later
+/// restart starts above everything this incarnation may have handed out even if none of it
+/// reached the journal. Replay takes these as floors. Several records when the sessions do
+/// not fit one payload (the later ones carry sessions only: zero `accept_seq`, no shards).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestartFloor<'a> {
+    pub accept_seq: u64,
+    /// Next order-id counter per shard.
+    pub next_order: Vec<u64>,
+    /// (session id, last seq handed out).
+    pub sessions: Vec<(&'a str, u64)>,
+}
+
+impl RestartFloor<'_> {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.accept_seq.to_le_bytes());
+        out.extend_from_slice(&(self.next_order.len() as u16).to_le_bytes());
+        for n in &self.next_order {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.sessions.len() as u32).to_le_bytes());
+        for (id, seq) in &self.sessions {
+            push_str8(out, id.as_bytes());
+            out.extend_from_slice(&seq.to_le_bytes());
+        }
+    }
+
+    pub fn decode(p: &[u8]) -> Result<RestartFloor<'_>, PayloadError> {
+        let e = |what| PayloadError {
+            kind: KIND_RESTART_FLOOR,
+            what,
+        };
+        let mut r = Reader { buf: p, at: 0 };
+        let accept_seq = r.u64().ok_or(e("accept seq"))?;
+        let shards = r.u16().ok_or(e("shards"))?;
+        let next_order = (0..shards)
+            .map(|_| r.u64().ok_or(e("next order")))
+            .collect::<Result<_, _>>()?;
+        let n = r
+            .take(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or(e("sessions"))?;
+        let mut sessions = Vec::new();
+        for _ in 0..n {
+            let id = r.str8().ok_or(e("session id"))?;
+            sessions.push((id, r.u64().ok_or(e("session seq"))?));
+        }
+        r.end().ok_or(e("trailing bytes"))?;
+        Ok(RestartFloor {
+            accept_seq,
+            next_order,
+            sessions,
+        })
+    }
+}
+
 /// A v3 order that was acknowledged but could not be made durable (fixing §8.9: the
 /// reference kept these in memory only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -425,11 +496,13 @@ impl V3DurableRejected<'_> {
             what,
         };
         let mut r = Reader { buf: p, at: 0 };
-        Ok(V3DurableRejected {
+        let rec = V3DurableRejected {
             session_seq: r.u64().ok_or(e("session seq"))?,
             reason: r.u8().ok_or(e("reason"))?,
             session_id: r.str8().ok_or(e("session id"))?,
-        })
+        };
+        r.end().ok_or(e("trailing bytes"))?;
+        Ok(rec)
     }
 }
 
@@ -536,14 +609,16 @@ impl KillSwitchChange {
             what,
         };
         let mut r = Reader { buf: p, at: 0 };
-        Ok(KillSwitchChange {
+        let change = KillSwitchChange {
             scope: r.u8().and_then(KillScope::from_u8).ok_or(e("scope"))?,
             on: r.u8().ok_or(e("on"))? != 0,
             cause: r.u8().and_then(KillCause::from_u8).ok_or(e("cause"))?,
             id: r.str8().ok_or(e("id"))?.to_string(),
             by: r.str8().ok_or(e("by"))?.to_string(),
             note: r.str8().ok_or(e("note"))?.to_string(),
-        })
+        };
+        r.end().ok_or(e("trailing bytes"))?;
+        Ok(change)
     }
 }
 
@@ -591,7 +666,8 @@ pub fn order_ref(id: OrderId) -> String {
 /// The inverse of [`order_ref`].
 pub fn parse_order_ref(s: &str) -> Option<OrderId> {
     let hex = s.strip_prefix("ord_")?;
-    if hex.len() != 16 {
+    // Sixteen hex digits: `from_str_radix` alone also takes a sign ("ord_+0…").
+    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     u64::from_str_radix(hex, 16).ok().map(OrderId)
@@ -622,6 +698,12 @@ pub fn to_json(seq: u64, time_ns: u64, kind: u16, payload: &[u8]) -> Value {
             })
         }),
         KIND_CLEAN_SHUTDOWN => Ok(json!({})),
+        KIND_RESTART_FLOOR => RestartFloor::decode(payload).map(|f| {
+            json!({
+                "acceptSeq": f.accept_seq, "nextOrder": f.next_order,
+                "sessions": f.sessions.len(),
+            })
+        }),
         KIND_ORDER_ACCEPTED => OrderAccepted::decode(payload).map(|o| {
             json!({
                 "orderId": order_ref(o.order_id), "acceptSeq": o.accept_seq,
@@ -773,7 +855,105 @@ mod tests {
         b.clear();
         a.encode(&mut b);
         assert_eq!(AmendRequested::decode(&b).unwrap(), a);
+        let f = RestartFloor {
+            accept_seq: 1 << 21,
+            next_order: vec![1 << 20, (1 << 20) + 7],
+            sessions: vec![("s-1", 9), ("s-2", (1 << 20) + 3)],
+        };
+        b.clear();
+        f.encode(&mut b);
+        assert_eq!(RestartFloor::decode(&b).unwrap(), f);
         assert_eq!(parse_order_ref("ord_xyz"), None);
+    }
+
+    // Goal: strings longer than their length field are cut at a character boundary, so the
+    // record still decodes (fuzz: a venue `reason` of 254 ASCII bytes and an `é` was cut in
+    // the middle of the `é`, and replay then stopped at that record).
+    #[test]
+    fn long_strings_are_cut_between_characters() {
+        let reason = format!("{}é", "x".repeat(254));
+        let key = format!("{}ϡ", "k".repeat(65_534));
+        let x = ExecutionRecord {
+            order_id: OrderId::new(2, 5),
+            venue_seq: 1,
+            filled_delta: 0,
+            filled_total: 0,
+            price: 0,
+            qty: 0,
+            limit_price: 0,
+            status: switchyard_protocol::venue::ExecStatus::Rejected,
+            status_report: false,
+            account_id: "a",
+            venue: "simB",
+            reason: &reason,
+        };
+        let mut b = Vec::new();
+        x.encode(&mut b);
+        let back = ExecutionRecord::decode(&b).unwrap();
+        assert_eq!(back.reason, "x".repeat(254));
+        b.clear();
+        sample_order("a", &key).encode(&mut b);
+        let o = OrderAccepted::decode(&b).unwrap();
+        assert_eq!(o.idempotency_key, "k".repeat(65_534));
+        assert_eq!(fit("ϡϡ".as_bytes(), 3), 2);
+        assert_eq!(fit("ϡϡ".as_bytes(), 4), 4);
+        assert_eq!(fit(b"", 0), 0);
+    }
+
+    fn sample_order<'a>(account_id: &'a str, idempotency_key: &'a str) -> OrderAccepted<'a> {
+        OrderAccepted {
+            order_id: OrderId::new(1, 42),
+            accept_seq: 9,
+            received_at_ns: 5,
+            order: sample().order,
+            account_id,
+            idempotency_key,
+            client_order_id: None,
+            venue: "",
+        }
+    }
+
+    // Goal: an order ref is `ord_` and 16 hex digits, nothing else (fuzz:
+    // `ord_+002300000000005` was read as an order id).
+    #[test]
+    fn order_refs_are_hex_digits_only() {
+        assert_eq!(parse_order_ref("ord_+002300000000005"), None);
+        assert_eq!(parse_order_ref("ord_-002300000000005"), None);
+        assert_eq!(parse_order_ref("ord_ 002300000000005"), None);
+        let id = OrderId::new(2, 5);
+        assert_eq!(parse_order_ref("ord_0002000000000005"), Some(id));
+        assert_eq!(
+            parse_order_ref("ord_000200000000000A"),
+            Some(OrderId(id.0 + 5))
+        );
+    }
+
+    // Goal: a payload with bytes after its last field is refused by every decoder (fuzz:
+    // `V3DurableRejected` and `KillSwitchChange` read past nothing and accepted them).
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let mut b = Vec::new();
+        V3DurableRejected {
+            session_seq: 5,
+            reason: 1,
+            session_id: "s",
+        }
+        .encode(&mut b);
+        b.extend_from_slice(&[0, 0]);
+        assert!(V3DurableRejected::decode(&b).is_err());
+        b.clear();
+        KillSwitchChange {
+            scope: KillScope::Global,
+            id: String::new(),
+            on: true,
+            cause: KillCause::Operator,
+            by: "ops".into(),
+            note: String::new(),
+        }
+        .encode(&mut b);
+        assert!(KillSwitchChange::decode(&b).is_ok());
+        b.push(0);
+        assert!(KillSwitchChange::decode(&b).is_err());
     }
 
     proptest! {
@@ -793,6 +973,7 @@ mod tests {
             let _ = VenueSent::decode(KIND_ORDER_SENT, &junk);
             let _ = ExecutionRecord::decode(&junk);
             let _ = AmendRequested::decode(&junk);
+            let _ = RestartFloor::decode(&junk);
         }
     }
 }

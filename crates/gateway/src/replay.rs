@@ -5,9 +5,12 @@
 //! each account's risk state (today's notional, projected positions) and the kill switches.
 //! If the journal does not end with a clean-shutdown record, the process crashed: orders
 //! acknowledged but not journaled may exist, so each session's sequence jumps by
-//! `V3_SEQ_RESTART_GAP` and no number handed out before the crash is ever reused.
+//! `V3_SEQ_RESTART_GAP` and no number handed out before the crash is ever reused. The numbers
+//! a restarted gateway starts from are journaled before it hands any out ([`RestartFloor`],
+//! [`restart_floor_records`]), and replay takes them as floors: an incarnation that crashed
+//! before journaling anything of its own still moves the next one past its numbers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use switchyard_core::risk::Checked;
 use switchyard_core::{ConfirmStatus, NewOrder, OrderStatus};
@@ -16,10 +19,10 @@ use switchyard_journal::Record;
 use crate::orders::Order;
 use crate::records::{
     AmendRequested, ExecutionRecord, KillSwitchChange, OrderAccepted, OrderChange, PayloadError,
-    V3DurableRejected, V3OrderAccepted, VenueSent, KIND_AMEND_REQUESTED, KIND_CANCEL_REQUESTED,
-    KIND_CANCEL_SENT, KIND_CLEAN_SHUTDOWN, KIND_EXECUTION_REPORT, KIND_KILL_SWITCH,
-    KIND_ORDER_ACCEPTED, KIND_ORDER_SENT, KIND_ORDER_UPDATED, KIND_REPLACE_SENT,
-    KIND_V3_DURABLE_REJECTED, KIND_V3_ORDER_ACCEPTED,
+    RestartFloor, V3DurableRejected, V3OrderAccepted, VenueSent, KIND_AMEND_REQUESTED,
+    KIND_CANCEL_REQUESTED, KIND_CANCEL_SENT, KIND_CLEAN_SHUTDOWN, KIND_EXECUTION_REPORT,
+    KIND_KILL_SWITCH, KIND_ORDER_ACCEPTED, KIND_ORDER_SENT, KIND_ORDER_UPDATED, KIND_REPLACE_SENT,
+    KIND_RESTART_FLOOR, KIND_V3_DURABLE_REJECTED, KIND_V3_ORDER_ACCEPTED,
 };
 use crate::state::Gateway;
 
@@ -51,6 +54,8 @@ pub struct Replayer<'a> {
     stats: ReplayStats,
     /// session id → highest journaled seq.
     max_seq: HashMap<String, u64>,
+    /// session id → highest seq an earlier incarnation may have handed out (`RestartFloor`).
+    floor_seq: HashMap<String, u64>,
     last_kind: u16,
     error: Option<(u64, PayloadError)>,
 }
@@ -64,6 +69,7 @@ impl<'a> Replayer<'a> {
                 ..ReplayStats::default()
             },
             max_seq: HashMap::new(),
+            floor_seq: HashMap::new(),
             last_kind: 0,
             error: None,
         }
@@ -88,6 +94,7 @@ impl<'a> Replayer<'a> {
                 self.stats.kill_changes += 1;
                 self.gw.apply_kill(&k);
             }),
+            KIND_RESTART_FLOOR => RestartFloor::decode(r.payload).map(|f| self.floor(&f)),
             _ => Ok(()),
         };
         if let (Err(e), None) = (res, &self.error) {
@@ -174,7 +181,12 @@ impl<'a> Replayer<'a> {
         Ok(())
     }
 
-    /// A journaled change of a durable-path order: the recorded status and fill total win.
+    /// A journaled change of a durable-path order. A cancel request and a final status (the
+    /// gateway's own cancel of an order no venue holds, or the end a report brought) are taken
+    /// as recorded; a live status is not: `OrderUpdated` records the status when its report was
+    /// applied, which may predate a cancel request journaled before it but applied only once
+    /// durable, and the reports themselves are replayed through `apply_report`. Only its fill
+    /// total counts then, through the transition table.
     fn durable_change(
         &mut self,
         kind: u16,
@@ -186,13 +198,22 @@ impl<'a> Replayer<'a> {
         let mut part = self.gw.orders.lock(c.account_id);
         if let Some(o) = part.get_mut(c.account_id, c.order_id) {
             let was_final = o.status.is_final();
-            let open = o.order.qty.saturating_sub(o.filled);
-            if !was_final {
+            if !was_final && (kind == KIND_CANCEL_REQUESTED || c.status.is_final()) {
                 o.status = c.status;
                 o.filled = o.filled.max(c.filled);
+            } else if !was_final && c.filled > o.filled {
+                let fill = switchyard_core::OrderEvent::Fill {
+                    filled_total: c.filled,
+                };
+                crate::orders::apply_event(o, fill, at_ns / 1_000_000);
             }
             o.last_update_ms = at_ns / 1_000_000;
-            if !was_final && matches!(c.status, OrderStatus::Canceled | OrderStatus::Rejected) {
+            if !was_final && o.status.is_final() {
+                // As the live paths end an order (`apply_report`, `cancel_without_venue`): the
+                // unfilled rest and what a pending amend reserved leave the position, and the
+                // amend is over.
+                let reserved = o.amend.take().map_or(0, |a| a.reserved_qty);
+                let open = o.open_qty() + reserved;
                 o.account.risk.close_open(o.symbol_idx, o.order.side, open);
             }
         }
@@ -260,6 +281,7 @@ impl<'a> Replayer<'a> {
                 qty: a.qty,
                 price: a.price,
                 reserved_qty: extra_qty,
+                durable: true,
             });
             if o.venue.is_none() {
                 crate::orders::amend_without_venue(o, at_ns / 1_000_000);
@@ -288,14 +310,31 @@ impl<'a> Replayer<'a> {
         Ok(())
     }
 
+    /// Where an earlier incarnation started numbering: nothing below is handed out again.
+    fn floor(&mut self, f: &RestartFloor<'_>) {
+        self.stats.max_accept_seq = self.stats.max_accept_seq.max(f.accept_seq);
+        for (next, floor) in self.stats.next_order.iter_mut().zip(&f.next_order) {
+            *next = (*next).max(*floor);
+        }
+        for (id, seq) in &f.sessions {
+            let floor = self.floor_seq.entry(id.to_string()).or_insert(0);
+            *floor = (*floor).max(*seq);
+        }
+    }
+
     /// Seals every session: sequence numbers continue (past a gap after a crash), orders lost
-    /// in a crash are marked, nothing is invented.
-    pub fn finish(mut self) -> Result<ReplayStats, PayloadError> {
+    /// in a crash are marked, nothing is invented. `recovered` is the journal's recovery
+    /// report: a journal that has segments but no record (a gateway that died before its
+    /// first commit) is a crash too, only one without segments is new.
+    pub fn finish(
+        mut self,
+        recovered: &switchyard_journal::RecoveryReport,
+    ) -> Result<ReplayStats, PayloadError> {
         if let Some((seq, e)) = self.error {
             tracing::error!(seq, %e, "journal record could not be decoded");
             return Err(e);
         }
-        let clean = self.stats.records == 0 || self.last_kind == KIND_CLEAN_SHUTDOWN;
+        let clean = recovered.segments == 0 || self.last_kind == KIND_CLEAN_SHUTDOWN;
         self.stats.clean_shutdown = clean;
         let gap = if clean {
             0
@@ -303,18 +342,21 @@ impl<'a> Replayer<'a> {
             self.gw.cfg.v3.seq_restart_gap
         };
         let now = crate::clock::wall_ns();
-        for (id, max) in &self.max_seq {
+        let ids: BTreeSet<&String> = self.max_seq.keys().chain(self.floor_seq.keys()).collect();
+        for id in &ids {
             let session = self.gw.session(id, None);
-            let next_start = max + 1 + gap;
+            let max = self.max_seq.get(*id).copied().unwrap_or(0);
+            let floor = self.floor_seq.get(*id).copied().unwrap_or(0);
+            let next_start = max.max(floor) + 1 + gap;
             self.stats.lost_on_restart += self.gw.shards[session.shard as usize]
                 .confirm
                 .lock()
-                .seal_after_restart(session.idx, *max, next_start, now);
+                .seal_after_restart(session.idx, max, next_start, now);
             session
                 .assigned
                 .store(next_start - 1, std::sync::atomic::Ordering::Release);
         }
-        self.stats.sessions = self.max_seq.len();
+        self.stats.sessions = ids.len();
         // Durable-path ids and acceptSeq handed out in volatile answers before a crash may not
         // be in the journal; they are never reused.
         for next in &mut self.stats.next_order {
@@ -326,4 +368,53 @@ impl<'a> Replayer<'a> {
         );
         Ok(self.stats)
     }
+}
+
+/// The `RestartFloor` records of a gateway whose numbering is set (after replay, and after
+/// the shards' order-id counters are stored): to be made durable before anything is
+/// numbered whenever the journal did not end cleanly.
+pub fn restart_floor_records(gw: &Gateway) -> switchyard_journal::BatchBuf {
+    use std::sync::atomic::Ordering::Acquire;
+    // Far below the journal's 1 MiB payload limit, whatever the ids.
+    const CHUNK: usize = 2_048;
+    let mut sessions: Vec<(Box<str>, u64)> = gw
+        .sessions_snapshot()
+        .iter()
+        .map(|s| (s.id.clone(), s.assigned.load(Acquire)))
+        .collect();
+    sessions.sort();
+    let mut buf = switchyard_journal::BatchBuf::with_capacity(256);
+    let now = crate::clock::wall_ns();
+    let mut first = true;
+    let mut chunks = sessions.chunks(CHUNK);
+    loop {
+        let chunk = chunks.next();
+        if chunk.is_none() && !first {
+            break;
+        }
+        let rec = RestartFloor {
+            accept_seq: if first {
+                gw.accept_seq.load(Acquire)
+            } else {
+                0
+            },
+            next_order: if first {
+                gw.shards
+                    .iter()
+                    .map(|s| s.next_order.load(Acquire))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            sessions: chunk
+                .unwrap_or_default()
+                .iter()
+                .map(|(id, seq)| (&**id, *seq))
+                .collect(),
+        };
+        let pushed = buf.push_with(KIND_RESTART_FLOOR, now, |out| rec.encode(out));
+        debug_assert!(pushed.is_ok());
+        first = false;
+    }
+    buf
 }

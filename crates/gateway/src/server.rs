@@ -81,7 +81,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
             replayer.apply(r)
         })
         .with_context(|| format!("opening journal {}", gw.cfg.journal.dir.display()))?;
-    let replay = replayer.finish().context("replaying the journal")?;
+    let replay = replayer.finish(&report).context("replaying the journal")?;
     let replay_ms = replay_start.elapsed().as_millis() as u64;
     tracing::info!(
         records = report.records,
@@ -98,6 +98,20 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         shard
             .next_order
             .store(*next, std::sync::atomic::Ordering::Relaxed);
+    }
+    if !replay.clean_shutdown {
+        // Where this incarnation starts numbering, durable before anything is numbered: a
+        // crash before any of its orders reach the journal must not let the next start reuse
+        // the numbers it handed out.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let batch = Batch {
+            records: crate::replay::restart_floor_records(&gw),
+            meta: BatchMeta::Control { done: Some(tx) },
+            enqueued_at: Instant::now(),
+        };
+        if journal.submit(batch).is_err() || !matches!(rx.await, Ok(true)) {
+            anyhow::bail!("the journal could not make the restart numbering durable");
+        }
     }
 
     let mut engines = Vec::new();

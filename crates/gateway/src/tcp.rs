@@ -5,13 +5,15 @@
 //!
 //! Frames have a fixed size, so a malformed frame cannot desynchronise the stream: it gets a
 //! DECODE_ERROR response and the connection goes on. Only a stream ending inside a frame is
-//! unrecoverable, and then there is no one left to answer.
+//! unrecoverable, and then there is no one left to answer; a stream stalling inside a frame
+//! is closed after `V3_TCP_PARTIAL_FRAME_TIMEOUT_MS`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use switchyard_protocol::v3frame::{decode_request, Response, REQUEST_LEN, RESPONSE_LEN};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 use crate::accept::{submit, Timing};
 use crate::clock::{mono_ns, mono_ns_if, sample_stages, wall_ns};
@@ -21,32 +23,81 @@ use crate::state::Gateway;
 /// Frames read (and answered) per batch at most.
 const FRAMES_PER_READ: usize = 64;
 
-/// Serves v3 binary frames until `shutdown` fires.
+/// Serves v3 binary frames until `shutdown` fires; over TLS when `GATEWAY_TLS_CERT` is set
+/// (unless `V3_TCP_TLS=false`).
 pub async fn serve(
     gw: Arc<Gateway>,
     listener: TcpListener,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    crate::accept_loop(gw, listener, shutdown, |gw, stream, mut stop| async move {
-        tokio::select! {
-            r = connection(&gw, stream) => {
-                if let Err(e) = r {
-                    tracing::debug!(%e, "tcp connection ended");
-                }
+    let tls = match crate::tls::acceptor(&gw.cfg, crate::tls::Listener::Tcp) {
+        Ok(t) => t,
+        Err(e) => {
+            // Validated at startup; only a file changed since then gets here.
+            tracing::error!(%e, "v3 TCP ingress not served");
+            return;
+        }
+    };
+    let handshake_timeout = Duration::from_millis(gw.cfg.gateway.header_read_timeout_ms);
+    crate::accept_loop(gw, listener, shutdown, move |gw, stream, mut stop| {
+        let tls = tls.clone();
+        async move {
+            let r = tokio::select! {
+                r = async {
+                    match tls {
+                        None => connection(&gw, stream).await,
+                        Some(acceptor) => {
+                            match crate::tls::handshake(&acceptor, stream, handshake_timeout).await {
+                                Some(s) => connection(&gw, s).await,
+                                None => Ok(()),
+                            }
+                        }
+                    }
+                } => r,
+                _ = stop.changed() => Ok(()),
+            };
+            if let Err(e) = r {
+                tracing::debug!(%e, "tcp connection ended");
             }
-            _ = stop.changed() => {}
         }
     })
     .await
 }
 
-async fn connection(gw: &Gateway, mut stream: TcpStream) -> std::io::Result<()> {
+/// One connection's frames, over a plain `TcpStream` or a TLS stream (generic, so the plain
+/// path has no indirection). A connection holding part of a frame for longer than
+/// `V3_TCP_PARTIAL_FRAME_TIMEOUT_MS` (counted from that frame's first byte) is closed: a
+/// client that stalls mid-frame is broken or hostile, and would hold its slot for ever. One
+/// that is quiet between frames is an idle session and stays.
+async fn connection<S>(gw: &Gateway, mut stream: S) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut rbuf = vec![0u8; FRAMES_PER_READ * REQUEST_LEN];
     let mut wbuf: Vec<u8> = Vec::with_capacity(FRAMES_PER_READ * RESPONSE_LEN);
     let mut accepted = [false; FRAMES_PER_READ];
     let mut filled = 0;
+    let partial_timeout = match gw.cfg.v3.tcp_partial_frame_timeout_ms {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    };
+    // When the frame now partly in `rbuf` must be complete (None: at a frame boundary).
+    let mut partial_deadline: Option<tokio::time::Instant> = None;
     loop {
-        let n = stream.read(&mut rbuf[filled..]).await?;
+        let n = match partial_deadline {
+            None => stream.read(&mut rbuf[filled..]).await?,
+            Some(deadline) => {
+                match tokio::time::timeout_at(deadline, stream.read(&mut rbuf[filled..])).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "partial frame not completed within V3_TCP_PARTIAL_FRAME_TIMEOUT_MS",
+                        ))
+                    }
+                }
+            }
+        };
         if n == 0 {
             return Ok(());
         }
@@ -55,6 +106,9 @@ async fn connection(gw: &Gateway, mut stream: TcpStream) -> std::io::Result<()> 
         filled += n;
         let frames = filled / REQUEST_LEN;
         if frames == 0 {
+            if partial_deadline.is_none() {
+                partial_deadline = partial_timeout.map(|t| tokio::time::Instant::now() + t);
+            }
             continue;
         }
         wbuf.clear();
@@ -73,6 +127,8 @@ async fn connection(gw: &Gateway, mut stream: TcpStream) -> std::io::Result<()> 
             wbuf.extend_from_slice(&resp.encode());
         }
         stream.write_all(&wbuf).await?;
+        // A no-op on a plain socket; pushes the TLS records out on a TLS stream.
+        stream.flush().await?;
         let took = mono_ns().saturating_sub(read_mono);
         let m = &gw.metrics;
         let ok = accepted[..frames].iter().filter(|&&a| a).count() as u64;
@@ -85,6 +141,11 @@ async fn connection(gw: &Gateway, mut stream: TcpStream) -> std::io::Result<()> 
         }
         rbuf.copy_within(frames * REQUEST_LEN..filled, 0);
         filled -= frames * REQUEST_LEN;
+        // What is left (if anything) is the start of a new frame: its clock starts now.
+        partial_deadline = match (filled, partial_timeout) {
+            (0, _) | (_, None) => None,
+            (_, Some(t)) => Some(tokio::time::Instant::now() + t),
+        };
     }
 }
 

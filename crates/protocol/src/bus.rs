@@ -61,7 +61,7 @@ impl BusEvent {
     /// Decodes and checks what the schema requires beyond types (non-empty `type` and
     /// `accountId`, `data` an object).
     pub fn decode(bytes: &[u8]) -> Result<BusEvent, BusEventError> {
-        let e: BusEvent = serde_json::from_slice(bytes)?;
+        let e: BusEvent = crate::json::object_from_slice(bytes)?;
         if e.event_type.is_empty() {
             return Err(BusEventError::Empty("type"));
         }
@@ -115,6 +115,8 @@ mod tests {
             br#"{"type":"T","at":"x","accountId":"a","data":{},"extra":1}"#,
             br#"{"type":"T","accountId":"a","data":{}}"#,
             b"nope",
+            // An array with the fields in order is not an event.
+            br#"["T","2025-01-01T00:00:00Z","a",null,{}]"#,
         ] {
             assert!(
                 BusEvent::decode(bad).is_err(),
@@ -122,5 +124,18 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    // Goal: numbers in `data` survive decode → encode → decode (fuzz: an integer too large
+    // for u64, read as a float, came back as another float; serde_json parses floats exactly
+    // only with its `float_roundtrip` feature).
+    #[test]
+    fn numbers_roundtrip() {
+        let raw = br#"{"type":"T","at":"x","accountId":"a","data":{"price":10018446744073516160000000,"f":0.1,"g":1e-300,"h":-0}}"#;
+        let e = BusEvent::decode(raw).unwrap();
+        // The nearest f64, as Rust's own (exact) parser finds it.
+        let exact: f64 = "10018446744073516160000000".parse().unwrap();
+        assert_eq!(e.data["price"].as_f64(), Some(exact));
+        assert_eq!(BusEvent::decode(&e.encode()).unwrap(), e);
     }
 }

@@ -93,7 +93,7 @@ impl BodyError {
 /// Parses an order body. Syntax errors are 400 `INVALID_JSON`, unknown fields 400
 /// `UNKNOWN_FIELD`, missing fields 400 `MISSING_FIELD`, wrong JSON types 400 `INVALID_FIELD`.
 pub fn parse_order(body: &[u8]) -> Result<OrderRequest<'_>, BodyError> {
-    serde_json::from_slice(body).map_err(|e| json_body_error(&e))
+    crate::json::object_from_slice(body).map_err(|e| json_body_error(&e))
 }
 
 /// `POST /orders/{id}/amend`: the order's new total size and/or limit price.
@@ -126,7 +126,7 @@ impl AmendRequest {
 }
 
 pub fn parse_amend(body: &[u8]) -> Result<AmendRequest, BodyError> {
-    serde_json::from_slice(body).map_err(|e| json_body_error(&e))
+    crate::json::object_from_slice(body).map_err(|e| json_body_error(&e))
 }
 
 /// A serde error as the 400 body every JSON endpoint answers with.
@@ -342,6 +342,11 @@ mod tests {
             r(br#"{"symbol":"A","side":"BUY","type":"LIMIT","qty":1,"price":-1}"#),
             Err(Reason::InvalidPrice)
         );
+        // An array is not an order (fuzz: `[0,88E8]` was read as an amend), nor an amend.
+        assert_eq!(e(br#"["A","BUY","LIMIT",1]"#), "INVALID_FIELD");
+        assert_eq!(e(br#"["A","#), "INVALID_JSON");
+        let amend = parse_amend(b"[0,88E8]").unwrap_err();
+        assert_eq!((amend.status, amend.reason), (400, "INVALID_FIELD"));
     }
 
     // Goal: hand-written responses are valid JSON with the contract's field names.
@@ -393,21 +398,28 @@ pub fn query_pairs(q: &str) -> impl Iterator<Item = (&str, String)> {
 /// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; a broken
 /// escape is kept as it is.
 pub fn percent_decode(s: &str) -> String {
+    decode_escapes(s, true)
+}
+
+/// A path segment's decoding: `%XX` a byte, `+` stays `+`; a broken escape is kept as it is.
+pub fn percent_decode_path(s: &str) -> String {
+    decode_escapes(s, false)
+}
+
+/// Works on bytes, never on `str` indices: an escape followed by a multi-byte character
+/// (`%aé`) is a broken escape, not a slice across a character boundary.
+fn decode_escapes(s: &str, plus_is_space: bool) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
+            b'+' if plus_is_space => out.push(b' '),
+            // Exactly two hex digits: `from_str_radix` alone also takes a sign ("%+1").
+            b'%' if i + 2 < b.len() && b[i + 1..i + 3].iter().all(u8::is_ascii_hexdigit) => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("0");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(0));
+                i += 2;
             }
             c => out.push(c),
         }
@@ -419,6 +431,18 @@ pub fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod query_tests {
     use super::*;
+
+    // Goal: path segments decode escapes but keep `+`; broken escapes stay as they are, also
+    // when a multi-byte character follows the `%` (no slicing inside a character).
+    #[test]
+    fn path_segments() {
+        assert_eq!(percent_decode_path("a%20b+c"), "a b+c");
+        assert_eq!(percent_decode_path("a%2"), "a%2");
+        assert_eq!(percent_decode_path("%zz"), "%zz");
+        assert_eq!(percent_decode_path("%aé"), "%aé");
+        assert_eq!(percent_decode_path("%é1"), "%é1");
+        assert_eq!(percent_decode("%aé+"), "%aé ");
+    }
 
     // Goal: query strings decode like form bodies; broken escapes stay as they are.
     #[test]
@@ -435,5 +459,14 @@ mod query_tests {
             ]
         );
         assert_eq!(percent_decode("caf%C3%A9"), "café");
+    }
+
+    // Goal: an escape is two hex digits, nothing else (fuzz: `%+f` decoded as byte 0x0f).
+    #[test]
+    fn signs_are_not_hex_digits() {
+        // The `%` stays; the `+` after it is still a space.
+        assert_eq!(percent_decode("%+f"), "% f");
+        assert_eq!(percent_decode("%+1x%-1"), "% 1x%-1");
+        assert_eq!(percent_decode("%2B1"), "+1");
     }
 }

@@ -1,4 +1,33 @@
-//! Minimal JSON writing helpers for hand-encoded responses.
+//! Minimal JSON writing helpers for hand-encoded responses, and the one way JSON objects are
+//! read from the wire ([`object_from_slice`]).
+
+use serde::de::{Error as _, Unexpected};
+use serde::Deserialize;
+
+/// Reads a JSON object from untrusted bytes into `T`: `serde_json::from_slice`, refusing two
+/// things it lets through. A derived struct or tagged enum also reads a JSON *array*, field by
+/// field, which no contract here allows; and serde_json skips the strings of members it
+/// ignores without checking that they are UTF-8, while JSON text must be UTF-8 throughout.
+/// (Both found by fuzzing: `fuzz/`.) Errors keep serde_json's categories: bad UTF-8 is a
+/// syntax error, an array a data error (a wrong type), like a number or a string.
+pub fn object_from_slice<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> serde_json::Result<T> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        // Let serde_json find and place the bad bytes: reading every string, it must fail.
+        let err = serde_json::from_slice::<serde_json::Value>(bytes).err();
+        return Err(err.unwrap_or_else(|| serde_json::Error::custom("JSON text is not UTF-8")));
+    };
+    let value = serde_json::from_str(text)?;
+    if text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('[')
+    {
+        return Err(serde_json::Error::invalid_type(
+            Unexpected::Seq,
+            &"a JSON object",
+        ));
+    }
+    Ok(value)
+}
 
 /// Appends `s` as a JSON string literal (with quotes), escaping what JSON requires.
 #[inline]
@@ -169,6 +198,27 @@ mod tests {
             v,
             serde_json::json!({"id": "ord_000000000000002a", "a": null, "b": "x\"y", "c": 7, "d": null, "e": true})
         );
+    }
+
+    // Goal: objects are read, arrays and non-UTF-8 text are refused with serde_json's
+    // categories (fuzz: an amend body `[0,88E8]` was read as `{"qty":0,"price":88E8}`, and a
+    // venue line with a non-UTF-8 unknown member was accepted).
+    #[test]
+    fn objects_only() {
+        use serde_json::error::Category;
+        #[derive(Debug, Deserialize)]
+        struct P {
+            #[allow(dead_code)]
+            a: Option<u64>,
+        }
+        assert!(object_from_slice::<P>(br#" {"a":1,"b":"x"}"#).is_ok());
+        let e = object_from_slice::<P>(b" \n[1]").unwrap_err();
+        assert_eq!(e.classify(), Category::Data);
+        assert!(e.to_string().contains("sequence"), "{e}");
+        let e = object_from_slice::<P>(b"{\"b\":\"\xe1x\"}").unwrap_err();
+        assert_eq!(e.classify(), Category::Syntax);
+        let e = object_from_slice::<P>(br#"{"a":1"#).unwrap_err();
+        assert_eq!(e.classify(), Category::Eof);
     }
 
     // Goal: escaped strings parse back to the original with a real JSON parser.

@@ -334,7 +334,7 @@ pub fn decode_to_venue(line: &[u8]) -> Result<ToVenue, LineError> {
     if line.len() > LINE_MAX {
         return Err(LineError::TooLong);
     }
-    Ok(serde_json::from_slice(line)?)
+    Ok(crate::json::object_from_slice(line)?)
 }
 
 /// Reads a venue message. A line without `type` is a reference venue's execution report.
@@ -342,9 +342,9 @@ pub fn decode_from_venue(line: &[u8]) -> Result<FromVenue, LineError> {
     if line.len() > LINE_MAX {
         return Err(LineError::TooLong);
     }
-    match serde_json::from_slice::<FromVenue>(line) {
+    match crate::json::object_from_slice::<FromVenue>(line) {
         Ok(m) => Ok(m),
-        Err(tagged) => match serde_json::from_slice::<ExecReport>(line) {
+        Err(tagged) => match crate::json::object_from_slice::<ExecReport>(line) {
             Ok(er) if !has_type_field(line) => Ok(FromVenue::Exec(er)),
             _ => Err(tagged.into()),
         },
@@ -357,7 +357,12 @@ fn has_type_field(line: &[u8]) -> bool {
         #[serde(rename = "type")]
         kind: Option<serde::de::IgnoredAny>,
     }
-    serde_json::from_slice::<Peek>(line).is_ok_and(|p| p.kind.is_some())
+    // A line that cannot be peeked at has a `type` given twice (any other error would have
+    // failed the report too): it has a type, and is not a reference report.
+    !matches!(
+        serde_json::from_slice::<Peek>(line),
+        Ok(Peek { kind: None })
+    )
 }
 
 /// Appends `msg` as one line (JSON and `\n`) to `out`.
@@ -496,6 +501,36 @@ mod tests {
             decode_to_venue(&vec![b' '; LINE_MAX + 1]),
             Err(LineError::TooLong)
         ));
+    }
+
+    // Goal: a line with `type` twice is no message, not an untyped reference report (found
+    // while writing the venue_msg fuzz target's properties, reproduced there: it was read as
+    // an execution report whatever the types said).
+    #[test]
+    fn type_given_twice_is_an_error() {
+        for line in [
+            &br#"{"type":"HEARTBEAT","type":"HEARTBEAT","orderId":"1","status":"FILLED"}"#[..],
+            br#"{"type":"ER","type":"ER","orderId":"1","status":"FILLED"}"#,
+        ] {
+            assert!(decode_from_venue(line).is_err());
+        }
+        assert!(decode_from_venue(br#"{"orderId":"1","status":"FILLED"}"#).is_ok());
+    }
+
+    // Goal: only JSON objects in UTF-8 are messages (fuzz: a report whose unknown member was
+    // not UTF-8 was accepted; serde also reads `["HEARTBEAT"]` as a tagged message).
+    #[test]
+    fn arrays_and_bad_utf8_are_errors() {
+        assert!(decode_to_venue(br#"["HEARTBEAT"]"#).is_err());
+        assert!(decode_to_venue(br#"["NEW",0,"ord_1"]"#).is_err());
+        assert!(decode_from_venue(br#"["ER",0,"ord_1","FILLED"]"#).is_err());
+        assert!(decode_from_venue(br#"["ord_1","FILLED"]"#).is_err());
+        let er =
+            b"{\"type\":\"ER\",\"orderId\":\"ord_1\",\"status\":\"FILLED\",\"Zt\":\"20\xe123\"}";
+        assert!(decode_from_venue(er).is_err());
+        let ok = br#"{"type":"ER","orderId":"ord_1","status":"FILLED","Zt":"2023"}"#;
+        assert!(decode_from_venue(ok).is_ok());
+        assert!(decode_to_venue(b"{\"type\":\"HEARTBEAT\",\"x\":\"\xff\"}").is_err());
     }
 
     #[test]

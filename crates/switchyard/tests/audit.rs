@@ -375,6 +375,27 @@ fn gateway_serves_audit_verify_and_anchor() {
         (Some(true), Some(2), Some(4)),
         "{v}"
     );
+    // A `fromSeq` past the chain's end, however large, has nothing to check. Found by the API
+    // fuzzing test (api_fuzz.rs): the chain entry's byte offset overflowed (a panic in debug
+    // builds, answered as "verification failed to run"; a wrapped offset, so a false "audit
+    // chain damaged", in release builds).
+    for from in [1_000_000, 1 << 59, u64::MAX] {
+        let v = get(
+            gw.http,
+            &format!("/audit/verify?fromSeq={from}"),
+            Some(&tok),
+        )
+        .json();
+        assert_eq!(
+            (
+                v["ok"].as_bool(),
+                v["checked"].as_u64(),
+                v["error"].is_null()
+            ),
+            (Some(true), Some(0), true),
+            "fromSeq={from}: {v}"
+        );
+    }
 
     for path in ["/audit/verify", "/audit/anchor"] {
         let r = get(gw.http, path, None);

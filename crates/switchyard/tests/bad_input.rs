@@ -197,9 +197,14 @@ fn unknown_paths_and_methods() {
         ("GET", "/accounts/x"),
         ("GET", "/v3/orders/"),
         ("GET", "/v3/orders/paths"),
-        ("POST", "/v3/orders/paths/1"),
+        ("POST", "/v3/orders/paths"),
         ("GET", "/v3/admin"),
         ("GET", "/health/x"),
+        // v2 has no amend, events or streams: nothing there, not a wrong method.
+        ("POST", "/v2/orders/x/amend"),
+        ("GET", "/v2/orders/x/events"),
+        ("GET", "/v2/orders/x/stream"),
+        ("GET", "/v2/accounts/paths/events"),
     ] {
         let r = http_full(gw.http, &request(method, path, Some(&tok), JSON_CT, ""));
         let v = r.assert_json(path);
@@ -209,22 +214,48 @@ fn unknown_paths_and_methods() {
             "{method} {path}"
         );
     }
-    for (method, path) in [
-        ("GET", "/v3/orders"),
-        ("PUT", "/v3/orders"),
-        ("DELETE", "/v3/orders"),
-        ("GET", "/orders"),
-        ("DELETE", "/v2/orders"),
-        ("POST", "/health"),
-        ("POST", "/metrics"),
-        ("DELETE", "/stats"),
-        ("PUT", "/v3/admin/kill-switches"),
+    // Every 405 names the methods the path serves in `Allow` (RFC 9110 requires it). Found by
+    // the API fuzzing test (api_fuzz.rs, schemathesis' unsupported_method check): 405s had no
+    // `Allow`, and other methods on /audit/verify, /audit/anchor,
+    // /v3/orders/{sessionId}/{sessionSeq}, /orders/client/{id} and /accounts/{id}/events were
+    // 404 (and on v2 paths that do not exist, 405).
+    for (method, path, allow) in [
+        ("GET", "/v3/orders", "POST"),
+        ("PUT", "/v3/orders", "POST"),
+        ("DELETE", "/v3/orders", "POST"),
+        ("POST", "/v3/orders/paths/1", "GET"),
+        ("GET", "/orders", "POST"),
+        ("DELETE", "/v2/orders", "POST"),
+        ("DELETE", "/orders/ord_0000000000000001", "GET"),
+        ("PATCH", "/v2/orders/x", "GET"),
+        ("POST", "/orders/client/c-1", "GET"),
+        ("POST", "/v2/orders/client/c-1", "GET"),
+        ("PUT", "/orders/client/cancel", "GET, POST"),
+        ("GET", "/orders/x/cancel", "POST"),
+        ("GET", "/v2/orders/x/cancel", "POST"),
+        ("GET", "/orders/x/amend", "POST"),
+        ("POST", "/orders/x/events", "GET"),
+        ("POST", "/orders/x/stream", "GET"),
+        ("POST", "/accounts/paths/events", "GET"),
+        ("POST", "/health", "GET"),
+        ("POST", "/metrics", "GET"),
+        ("DELETE", "/stats", "GET"),
+        ("POST", "/audit/verify", "GET"),
+        ("TRACE", "/audit/anchor", "GET"),
+        ("POST", "/stream", "GET"),
+        ("PUT", "/v3/admin/kill-switches", "GET, POST"),
+        ("POST", "/ui", "GET, HEAD"),
+        ("DELETE", "/openapi.yaml", "GET"),
     ] {
         let r = http_full(gw.http, &request(method, path, Some(&tok), JSON_CT, ""));
         let v = r.assert_json(path);
         assert_eq!(
-            (r.status, v),
-            (405, serde_json::json!({"error": "METHOD_NOT_ALLOWED"})),
+            (r.status, v, r.header("allow")),
+            (
+                405,
+                serde_json::json!({"error": "METHOD_NOT_ALLOWED"}),
+                Some(allow)
+            ),
             "{method} {path}"
         );
     }

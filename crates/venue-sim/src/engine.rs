@@ -130,8 +130,9 @@ enum Role {
 }
 
 struct Conn {
-    /// To shut the socket down on takeover, slow consumption or venue shutdown.
-    stream: TcpStream,
+    /// To shut the socket down on takeover, slow consumption or venue shutdown; `None` for a
+    /// connection without a socket (the in-process venue of [`crate::inproc`]).
+    stream: Option<TcpStream>,
     /// The writer thread's queue.
     tx: Sender<Out>,
     /// Heartbeat interval and fault switch, read by the connection's threads.
@@ -273,7 +274,9 @@ impl Engine {
         }
         self.commit();
         for (_, c) in self.conns.drain() {
-            let _ = c.stream.shutdown(Shutdown::Both);
+            if let Some(s) = &c.stream {
+                let _ = s.shutdown(Shutdown::Both);
+            }
         }
         tracing::info!(venue = %self.cfg.name, "venue stopped");
     }
@@ -312,7 +315,7 @@ impl Engine {
         self.flush_tobs(now);
     }
 
-    fn handle(&mut self, m: Inbound) {
+    pub(crate) fn handle(&mut self, m: Inbound) {
         match m {
             Inbound::Connected(c) => self.on_connected(c),
             Inbound::Msg { conn, msg } => self.on_msg(conn, msg),
@@ -369,7 +372,9 @@ impl Engine {
     fn close_conn(&mut self, conn: ConnId, why: &str) {
         if let Some(c) = self.conns.remove(&conn) {
             tracing::info!(conn, peer = %c.peer, why, "closing connection");
-            let _ = c.stream.shutdown(Shutdown::Both);
+            if let Some(s) = &c.stream {
+                let _ = s.shutdown(Shutdown::Both);
+            }
             if let Role::Gateway { gw, .. } = c.role {
                 let g = &mut self.gateways[gw as usize];
                 if g.conn == Some(conn) {
@@ -1052,6 +1057,50 @@ impl Engine {
             // Its reports are retained: the gateway catches up after reconnecting.
             self.close_conn(conn, "outbound queue full (slow consumer)");
         }
+    }
+
+    // ---- in-process driving ------------------------------------------------------------------
+
+    /// One market-maker step for every book (walk, re-quote), as the timer does, without
+    /// looking at the clock; `TOB`s are not sent. For the in-process venue.
+    pub(crate) fn mm_step(&mut self) {
+        if !self.cfg.mm.enabled {
+            return;
+        }
+        for id in self.market.ids().collect::<Vec<_>>() {
+            if let Some(mm) = self.books[id.0 as usize].mm.as_mut() {
+                mm.walk(&self.cfg.mm, &mut self.rng);
+            }
+            self.requote(id);
+        }
+        self.commit();
+    }
+
+    /// Every client order of gateway `gw_id`, in the order the venue first saw them.
+    pub(crate) fn orders_of(&self, gw_id: &str) -> Vec<crate::inproc::VenueOrder> {
+        let Some(&g) = self.gw_by_id.get(gw_id) else {
+            return Vec::new();
+        };
+        self.orders
+            .iter()
+            .filter(|o| o.gw == g)
+            .map(|o| crate::inproc::VenueOrder {
+                order_id: o.id.clone(),
+                symbol: o.symbol_raw.clone(),
+                side: o.side_raw.clone(),
+                qty: o.qty,
+                limit: o.limit,
+                filled: o.filled,
+                status: o.status,
+            })
+            .collect()
+    }
+
+    /// The last report number given to gateway `gw_id` (0: none).
+    pub(crate) fn last_seq(&self, gw_id: &str) -> u64 {
+        self.gw_by_id
+            .get(gw_id)
+            .map_or(0, |&g| self.gateways[g as usize].seq)
     }
 
     // ---- recovery --------------------------------------------------------------------------

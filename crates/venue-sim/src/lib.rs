@@ -23,6 +23,8 @@
 //! - [`config`] — [`VenueConfig`] from environment variables and [`config::SimArgs`] flags.
 //! - `server` — [`spawn`] (embedded, returns a [`VenueHandle`]) and [`run`] (blocking, for
 //!   `switchyard venue-sim`).
+//! - [`inproc`] — the same engine without sockets or threads, driven one message at a time
+//!   (the deterministic simulation, `crates/sim`).
 //!
 //! What it must not do: depend on the gateway, or share code with it beyond
 //! `switchyard-core` and `switchyard-protocol`.
@@ -30,6 +32,7 @@
 pub mod book;
 pub mod config;
 mod engine;
+pub mod inproc;
 pub mod mm;
 mod server;
 mod session;

@@ -59,8 +59,9 @@ pub enum Inbound {
 pub struct NewConn {
     pub id: ConnId,
     pub peer: SocketAddr,
-    /// A handle to shut the socket down (takeover, slow consumer, venue shutdown).
-    pub stream: TcpStream,
+    /// A handle to shut the socket down (takeover, slow consumer, venue shutdown); `None`
+    /// without a socket (the in-process venue).
+    pub stream: Option<TcpStream>,
     /// The writer's queue.
     pub tx: Sender<Out>,
     pub shared: Arc<ConnShared>,
@@ -84,7 +85,7 @@ pub struct ConnShared {
 }
 
 impl ConnShared {
-    fn new() -> ConnShared {
+    pub(crate) fn new() -> ConnShared {
         ConnShared {
             heartbeat_ms: AtomicU64::new(0),
             faults: AtomicBool::new(false),
@@ -172,7 +173,7 @@ pub fn start(stream: TcpStream, id: ConnId, c: &Connector) -> io::Result<()> {
         .send(Inbound::Connected(NewConn {
             id,
             peer,
-            stream,
+            stream: Some(stream),
             tx,
             shared: shared.clone(),
         }))

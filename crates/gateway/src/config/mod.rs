@@ -40,8 +40,20 @@ pub struct GatewayConfig {
     pub port: u16,
     /// Open HTTP + TCP connections at most; further connections are closed at once.
     pub max_connections: usize,
-    /// Slow clients (slowloris) must send a full request head within this time.
+    /// Slow clients (slowloris) must send a full request head within this time; it also
+    /// bounds a TLS handshake on either listener.
     pub header_read_timeout_ms: u64,
+    /// `GATEWAY_MAX_CONNECTIONS_PER_IP`: open HTTP + TCP connections from one client address
+    /// at most (0 = no per-address limit); further connections are closed at once.
+    pub max_connections_per_ip: usize,
+    /// `GATEWAY_BODY_READ_TIMEOUT_MS`: a request body must arrive within this time once its
+    /// handler starts reading it (slow-body attacks); else 408 `BODY_READ_TIMEOUT`. 0 = off.
+    pub body_read_timeout_ms: u64,
+    /// `GATEWAY_TLS_CERT` / `GATEWAY_TLS_KEY`: PEM files of the certificate chain and its
+    /// private key. Both set = TLS on the HTTP listener (and on the v3 TCP ingress unless
+    /// `V3_TCP_TLS=false`); both empty = plain TCP. One without the other is an error.
+    pub tls_cert: String,
+    pub tls_key: String,
     /// Tokio worker threads; 0 = one per core.
     pub worker_threads: usize,
     /// `GATEWAY_BACKGROUND_SCHED=batch|normal`: run the background threads (engines, journal
@@ -145,6 +157,14 @@ pub struct V3Config {
     pub seq_restart_gap: u64,
     /// Orders one engine takes from its queue per journal batch.
     pub engine_batch_max: usize,
+    /// `V3_TCP_TLS`: TLS on the v3 TCP ingress. Unset = on exactly when `GATEWAY_TLS_CERT`
+    /// is set (one certificate for both listeners); `false` keeps TCP plain beside an HTTPS
+    /// listener; `true` without a certificate is an error.
+    pub tcp_tls: Option<bool>,
+    /// `V3_TCP_PARTIAL_FRAME_TIMEOUT_MS`: a v3 TCP connection holding part of a frame must
+    /// complete it within this time (from the frame's first byte), else it is closed. A
+    /// connection idle between frames is never timed out. 0 = off.
+    pub tcp_partial_frame_timeout_ms: u64,
     /// Longest nap, µs: while the journal writer is busy, an engine that finds its queue
     /// empty sleeps until the writer's next commit can start (at most this long) instead of
     /// being woken per order; 0 = always block and be woken at once.
@@ -260,6 +280,10 @@ impl Default for GatewayConfig {
             port: 8081,
             max_connections: 10_000,
             header_read_timeout_ms: 10_000,
+            max_connections_per_ip: 1_000,
+            body_read_timeout_ms: 10_000,
+            tls_cert: String::new(),
+            tls_key: String::new(),
             metrics_token: String::new(),
             worker_threads: 0,
             background_sched_batch: cfg!(target_os = "linux"),
@@ -339,6 +363,8 @@ impl Default for V3Config {
             engine_batch_max: 256,
             engine_nap_us: 500,
             engine_nap_min_us: 200,
+            tcp_tls: None,
+            tcp_partial_frame_timeout_ms: 10_000,
         }
     }
 }
@@ -471,6 +497,10 @@ env_table! {
     "GATEWAY_PORT" => |c, k, v| c.gateway.port = parse_num(k, v)?;
     "GATEWAY_MAX_CONNECTIONS" => |c, k, v| c.gateway.max_connections = parse_num(k, v)?;
     "GATEWAY_HEADER_READ_TIMEOUT_MS" => |c, k, v| c.gateway.header_read_timeout_ms = parse_num(k, v)?;
+    "GATEWAY_MAX_CONNECTIONS_PER_IP" => |c, k, v| c.gateway.max_connections_per_ip = parse_num(k, v)?;
+    "GATEWAY_BODY_READ_TIMEOUT_MS" => |c, k, v| c.gateway.body_read_timeout_ms = parse_num(k, v)?;
+    "GATEWAY_TLS_CERT" => |c, _k, v| c.gateway.tls_cert = v.trim().to_string();
+    "GATEWAY_TLS_KEY" => |c, _k, v| c.gateway.tls_key = v.trim().to_string();
     "GATEWAY_WORKER_THREADS" => |c, k, v| c.gateway.worker_threads = parse_num(k, v)?;
     "GATEWAY_BACKGROUND_SCHED" => |c, k, v| c.gateway.background_sched_batch = match v.trim() {
         "batch" => true,
@@ -502,6 +532,11 @@ env_table! {
     "V3_HTTP_CONFIRM_ENABLE" => |c, k, v| c.v3.http_confirm_enable = parse_bool(k, v)?;
     "V3_TCP_ENABLE" => |c, k, v| c.v3.tcp_enable = parse_bool(k, v)?;
     "V3_TCP_PORT" => |c, k, v| c.v3.tcp_port = parse_num(k, v)?;
+    "V3_TCP_TLS" => |c, k, v| c.v3.tcp_tls = match v.trim() {
+        "" => None,
+        v => Some(parse_bool(k, v)?),
+    };
+    "V3_TCP_PARTIAL_FRAME_TIMEOUT_MS" => |c, k, v| c.v3.tcp_partial_frame_timeout_ms = parse_num(k, v)?;
     "V3_SHARD_COUNT" => |c, k, v| c.v3.shard_count = parse_num(k, v)?;
     "V3_INGRESS_QUEUE_CAPACITY" => |c, k, v| c.v3.ingress_queue_capacity = parse_num(k, v)?;
     "V3_SOFT_REJECT_PCT" => |c, k, v| c.v3.soft_reject_pct = parse_num(k, v)?;
@@ -717,6 +752,7 @@ impl Config {
                 "V3_TCP_ENABLE=true needs V3_TCP_PORT > 0",
             ));
         }
+        self.validate_tls()?;
         if self.risk.daily_notional_limit > DAILY_NOTIONAL_MAX {
             return Err(err(
                 "V3_RISK_DAILY_NOTIONAL_LIMIT",
@@ -739,6 +775,42 @@ impl Config {
             return Err(err("journal.queue_batches", "must be > 0"));
         }
         self.risk_limits().map(|_| ())
+    }
+
+    /// TLS settings: certificate and key both or neither, `V3_TCP_TLS=true` only with them,
+    /// and the files readable and usable (so a bad path stops startup, naming the variable).
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let g = &self.gateway;
+        match (g.tls_cert.is_empty(), g.tls_key.is_empty()) {
+            (true, true) => {
+                if self.v3.tcp_tls == Some(true) {
+                    return Err(err(
+                        "V3_TCP_TLS",
+                        "V3_TCP_TLS=true needs GATEWAY_TLS_CERT and GATEWAY_TLS_KEY",
+                    ));
+                }
+                Ok(())
+            }
+            (false, true) => Err(err(
+                "GATEWAY_TLS_KEY",
+                "GATEWAY_TLS_CERT is set, so GATEWAY_TLS_KEY (the private key's PEM file) must be too",
+            )),
+            (true, false) => Err(err(
+                "GATEWAY_TLS_CERT",
+                "GATEWAY_TLS_KEY is set, so GATEWAY_TLS_CERT (the certificate chain's PEM file) must be too",
+            )),
+            (false, false) => crate::tls::server_config(&g.tls_cert, &g.tls_key).map(|_| ()),
+        }
+    }
+
+    /// Whether the HTTP listener speaks TLS.
+    pub fn http_tls(&self) -> bool {
+        !self.gateway.tls_cert.is_empty()
+    }
+
+    /// Whether the v3 TCP ingress speaks TLS (`V3_TCP_TLS`, by default as the HTTP listener).
+    pub fn tcp_tls(&self) -> bool {
+        self.v3.tcp_tls.unwrap_or(true) && self.http_tls()
     }
 
     /// Builds the risk tables from the configuration.

@@ -64,11 +64,28 @@ pub async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
             get_events(gw, &req, None, Some(acct)).await
         }
         (Method::GET, ["orders", id]) => with_account(gw, &req, |a| get_order(gw, a, id, api)),
-        (
-            _,
-            ["orders"] | ["orders", _] | ["orders", _, "cancel" | "amend" | "events" | "stream"],
-        ) => json_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
-        _ => json_error(StatusCode::NOT_FOUND, "NOT_FOUND"),
+        (_, parts) => match allowed_methods(api, parts) {
+            Some(allow) => super::method_not_allowed(allow),
+            None => json_error(StatusCode::NOT_FOUND, "NOT_FOUND"),
+        },
+    }
+}
+
+/// The methods a path under `/orders`, `/v2/orders` or `/accounts` serves, for the `Allow`
+/// header of a 405; `None` for a path that names nothing (404). v2 has no amend, events or
+/// streams. `/orders/client/cancel` is both a client order id query (GET) and the cancel of
+/// the order `client` (POST).
+fn allowed_methods(api: Api, parts: &[&str]) -> Option<&'static str> {
+    let legacy = api == Api::Legacy;
+    match parts {
+        ["orders"] => Some("POST"),
+        ["orders", "client", "cancel"] => Some("GET, POST"),
+        ["orders", "client", "amend"] if legacy => Some("GET, POST"),
+        ["orders", "client", _] | ["orders", _] => Some("GET"),
+        ["orders", _, "cancel"] => Some("POST"),
+        ["orders", _, "amend"] if legacy => Some("POST"),
+        ["orders", _, "events" | "stream"] | ["accounts", _, "events"] if legacy => Some("GET"),
+        _ => None,
     }
 }
 

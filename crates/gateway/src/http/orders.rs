@@ -93,7 +93,8 @@ pub fn get_v3_confirm(gw: &Arc<Gateway>, req: &Request<Incoming>) -> Response<Bo
     let Some((session_enc, seq_str)) = rest.rsplit_once('/') else {
         return json_error(StatusCode::NOT_FOUND, "NOT_FOUND");
     };
-    let session_id = percent_decode(session_enc);
+    // Session ids are JWT subjects and may contain characters that travel percent-encoded.
+    let session_id = switchyard_protocol::http::percent_decode_path(session_enc);
     if *id.session_id != *session_id {
         return json_error(StatusCode::FORBIDDEN, "forbidden");
     }
@@ -120,35 +121,4 @@ pub fn get_v3_confirm(gw: &Arc<Gateway>, req: &Request<Incoming>) -> Response<Bo
         },
     );
     json_response(StatusCode::OK, out)
-}
-
-/// Session ids are JWT subjects and may contain characters that travel percent-encoded.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    // Goal: percent-encoded session ids decode, malformed escapes stay as they are.
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(super::percent_decode("a%20b"), "a b");
-        assert_eq!(super::percent_decode("a%2"), "a%2");
-        assert_eq!(super::percent_decode("plain"), "plain");
-        assert_eq!(super::percent_decode("%zz"), "%zz");
-    }
 }

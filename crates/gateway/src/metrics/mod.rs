@@ -69,7 +69,13 @@ pub struct Metrics {
     pub global_killed: AtomicU64,
     pub kill_recovered: AtomicU64,
     pub connections_open: AtomicU64,
+    /// Connections closed at accept for any limit (`GATEWAY_MAX_CONNECTIONS` or per address).
     pub connections_refused: AtomicU64,
+    /// Of those, the ones over `GATEWAY_MAX_CONNECTIONS_PER_IP`.
+    pub connections_refused_per_ip: AtomicU64,
+    /// Open connections per client address (the accept loop's table, kept beside
+    /// `connections_open`, which it complements).
+    pub connections_per_ip: crate::PerIpConnections,
     pub http_requests: AtomicU64,
     pub tcp_frames: AtomicU64,
     /// The event stream hub's figures (shared with its dispatcher thread).

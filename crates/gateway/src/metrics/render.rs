@@ -232,6 +232,10 @@ pub fn figures(gw: &Gateway) -> Vec<(String, f64)> {
         "gateway_connections_refused_total",
         get(&m.connections_refused) as f64,
     );
+    put(
+        "gateway_connections_refused_per_ip_total",
+        get(&m.connections_refused_per_ip) as f64,
+    );
     put("gateway_http_requests_total", get(&m.http_requests) as f64);
     put("gateway_v3_tcp_frames_total", get(&m.tcp_frames) as f64);
     put(

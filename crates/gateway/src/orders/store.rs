@@ -49,6 +49,8 @@ pub struct PendingAmend {
     pub qty: u64,
     pub price: u64,
     pub reserved_qty: u64,
+    /// Its `AmendRequested` record is durable: only then may a REPLACE go to the venue.
+    pub durable: bool,
 }
 
 impl Order {

@@ -285,6 +285,7 @@ pub fn amend(
         qty: new_qty,
         price: if price.is_some() { new_price } else { 0 },
         reserved_qty: extra_qty,
+        durable: false,
     };
     let mut payload = Vec::with_capacity(32 + account.id.len());
     AmendRequested {
@@ -365,8 +366,12 @@ pub fn apply_durable(gw: &Gateway, meta: DurableMeta, first_seq: u64) {
         }
         DurableOp::Amend(a) => {
             if let Some(o) = found {
+                let a = crate::orders::PendingAmend { durable: true, ..a };
                 match &o.venue {
-                    Some(link) => link.send(crate::venues::Cmd::Replace(o.id)),
+                    Some(link) => {
+                        o.amend = Some(a);
+                        link.send(crate::venues::Cmd::Replace(o.id));
+                    }
                     None => {
                         o.amend = Some(a);
                         amend_without_venue(o, now_ms);

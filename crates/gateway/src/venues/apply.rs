@@ -29,9 +29,29 @@ pub fn apply_report(o: &mut Order, r: &ExecutionRecord<'_>, now_ms: u64) -> Appl
     let was_final = o.status.is_final();
     let mut then = None;
     if r.status != X::Unknown {
-        // The venue has the order, whatever the gateway journaled before a crash.
+        // The venue has the order, whatever the gateway journaled before a crash (its
+        // `OrderSent` may be missing: lost in a failed commit): so it is at least SENT.
         o.sent = true;
         o.acked = true;
+        apply_event(o, OrderEvent::Sent, now_ms);
+    }
+    // A report the order's size cannot explain shows that the venue took the pending amend
+    // and its REPLACED report is late (lost and resent, or behind this one): it names the new
+    // size, or fills beyond the old one, or ends the order short of it. Take the amend first,
+    // so the fill lands on the size the venue fills against.
+    if let (Some(a), false) = (o.amend, was_final) {
+        let took = match r.status {
+            X::Replaced | X::ReplaceRejected | X::Unknown => false,
+            _ if r.qty > 0 => {
+                r.qty == a.qty && r.qty != o.order.qty && (a.price == 0 || r.limit_price == a.price)
+            }
+            X::PartiallyFilled => r.filled_total >= o.order.qty && a.qty > r.filled_total,
+            X::Filled => r.filled_total != o.order.qty && a.qty == r.filled_total,
+            _ => false,
+        };
+        if took {
+            replaced(o, a.qty, a.price, now_ms);
+        }
     }
     // Any report may carry a higher fill total (a status report, a reject after fills).
     if r.filled_total > o.filled && !matches!(r.status, X::Canceled | X::Unknown) {
@@ -97,7 +117,8 @@ pub fn apply_report(o: &mut Order, r: &ExecutionRecord<'_>, now_ms: u64) -> Appl
         } else if let Some(a) = o.amend {
             if r.qty == a.qty && (a.price == 0 || r.limit_price == a.price) {
                 replaced(o, r.qty, r.limit_price, now_ms);
-            } else {
+            } else if a.durable {
+                // (One not durable yet goes out once it is, from the journal listener.)
                 then = Some(Cmd::Replace(o.id));
             }
         }
@@ -222,6 +243,22 @@ mod tests {
         assert_eq!(o.account.risk.position(0), 4);
     }
 
+    // Goal: a report about an order still ACCEPTED (its `OrderSent` never reached the journal)
+    // shows the venue holds it: SENT, not left ACCEPTED for good.
+    #[test]
+    fn a_report_shows_the_order_was_sent() {
+        let mut o = order();
+        o.status = OrderStatus::Accepted;
+        o.sent = false;
+        let a = apply_report(&mut o, &report(ExecStatus::Accepted, 0), 1);
+        assert!(a.moved);
+        assert_eq!((o.status, o.sent, o.acked), (OrderStatus::Sent, true, true));
+        let mut o = order();
+        o.status = OrderStatus::Accepted;
+        apply_report(&mut o, &report(ExecStatus::Unknown, 0), 1);
+        assert_eq!(o.status, OrderStatus::Accepted);
+    }
+
     // Goal: a reject after fills keeps the fills; a refused cancel makes the order live again.
     #[test]
     fn rejects_and_refused_cancels() {
@@ -275,6 +312,7 @@ mod tests {
             qty: 12,
             price: 0,
             reserved_qty: 2,
+            durable: true,
         });
         r.qty = 10;
         assert_eq!(apply_report(&mut o, &r, 2).then, Some(Cmd::Replace(o.id)));
@@ -282,6 +320,53 @@ mod tests {
         let a = apply_report(&mut o, &r, 3);
         assert!(a.moved && a.then.is_none());
         assert_eq!((o.order.qty, o.amend), (12, None));
+    }
+
+    // Goal: a REPLACED report that comes late (after fills on the new size) still leaves the
+    // order on the venue's terms, fills and position.
+    #[test]
+    fn late_replaced_reports() {
+        // Amend 10 → 14 (4 reserved); the venue fills 12 and the REPLACED comes after.
+        let mut o = order();
+        o.account.risk.close_open(0, Side::Sell, 4);
+        o.amend = Some(PendingAmend {
+            qty: 14,
+            price: 0,
+            reserved_qty: 4,
+            durable: true,
+        });
+        apply_report(&mut o, &report(ExecStatus::PartiallyFilled, 12), 1);
+        assert_eq!(
+            (o.status, o.filled, o.order.qty),
+            (OrderStatus::PartiallyFilled, 12, 14)
+        );
+        assert_eq!(o.amend, None);
+        assert_eq!(o.account.risk.position(0), 14);
+        // The venue fills exactly the old size: PARTIALLY_FILLED 10 of 14, not FILLED.
+        let mut o = order();
+        o.amend = Some(PendingAmend {
+            qty: 14,
+            price: 0,
+            reserved_qty: 4,
+            durable: true,
+        });
+        o.account.risk.close_open(0, Side::Sell, 4);
+        apply_report(&mut o, &report(ExecStatus::PartiallyFilled, 10), 1);
+        assert_eq!((o.status, o.order.qty), (OrderStatus::PartiallyFilled, 14));
+        // Amend 10 → 6; the venue fills 6 (FILLED) before the REPLACED arrives.
+        let mut o = order();
+        o.amend = Some(PendingAmend {
+            qty: 6,
+            price: 0,
+            reserved_qty: 0,
+            durable: true,
+        });
+        apply_report(&mut o, &report(ExecStatus::Filled, 6), 1);
+        assert_eq!(
+            (o.status, o.filled, o.order.qty),
+            (OrderStatus::Filled, 6, 6)
+        );
+        assert_eq!(o.account.risk.position(0), 6);
     }
 
     // Goal: an amend moves the position by the size change; a refused one gives back what it
@@ -293,6 +378,7 @@ mod tests {
             qty: 6,
             price: 90,
             reserved_qty: 0,
+            durable: true,
         });
         let mut r = report(ExecStatus::Replaced, 0);
         r.qty = 6;
@@ -306,6 +392,7 @@ mod tests {
             qty: 10,
             price: 0,
             reserved_qty: 4,
+            durable: true,
         });
         apply_report(&mut o, &report(ExecStatus::ReplaceRejected, 0), 2);
         assert_eq!((o.order.qty, o.amend), (6, None));

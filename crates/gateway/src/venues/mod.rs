@@ -33,7 +33,9 @@ use crate::config::{Routes, VenuesSection};
 use crate::state::{Account, Gateway};
 
 pub use apply::{apply_report, Applied};
-pub use session::start;
+pub use session::{
+    after_logon, logon_message, next_message, on_logon_ack, on_venue_message, start,
+};
 
 /// What the session thread is asked to do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,12 +147,17 @@ impl VenueLink {
         self.orders.lock().len()
     }
 
+    /// The orders this venue holds, oldest first (a stable order: the repairs and status
+    /// requests after a logon go out in it).
     pub fn tracked(&self) -> Vec<(OrderId, Arc<Account>)> {
-        self.orders
+        let mut v: Vec<(OrderId, Arc<Account>)> = self
+            .orders
             .lock()
             .iter()
             .map(|(id, a)| (*id, a.clone()))
-            .collect()
+            .collect();
+        v.sort_unstable_by_key(|(id, _)| id.0);
+        v
     }
 
     pub fn quote(&self, sym: &Symbol) -> Option<Quote> {
@@ -163,6 +170,16 @@ impl VenueLink {
 
     pub fn seq_through(&self) -> u64 {
         self.seq.lock().through()
+    }
+
+    /// The first report number missing while a later one was applied, if any.
+    pub fn seq_gap(&self) -> Option<u64> {
+        self.seq.lock().gap()
+    }
+
+    /// Queues a `RESEND` of the venue's reports from `from` on.
+    pub fn request_resend(&self, from: u64) {
+        self.send(Cmd::Resend(from));
     }
 
     /// The venue starts numbering again after `through` (it lost its state).

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use switchyard_core::{OrderEvent, OrderId, OrderStatus, OrderType, Symbol};
 use switchyard_protocol::venue::{
-    decode_from_venue, encode_line, ExecReport, FromVenue, Heartbeat, Logon, NewOrderMsg, OrderRef,
-    ReplaceMsg, Resend, ToVenue, LINE_MAX,
+    decode_from_venue, encode_line, ExecReport, FromVenue, Heartbeat, Logon, LogonAck, NewOrderMsg,
+    OrderRef, ReplaceMsg, Resend, ToVenue, LINE_MAX,
 };
 
 use super::{apply_report, Cmd, Quote, VenueLink};
@@ -173,13 +173,7 @@ impl Connection {
             stream,
             heartbeat,
         };
-        conn.writer.write(ToVenue::Logon(Logon {
-            seq: 0,
-            gateway_id: cfg.gateway_id.clone(),
-            last_seq: link.seq_through(),
-            heartbeat_ms: cfg.heartbeat_ms,
-            observer: false,
-        }))?;
+        conn.writer.write(logon_message(gw, link))?;
         conn.writer.flush()?;
         let deadline = Instant::now() + timeout;
         loop {
@@ -189,15 +183,7 @@ impl Connection {
                     conn.lines.buf.clear();
                     match msg {
                         Ok(FromVenue::LogonAck(ack)) => {
-                            if ack.last_seq < link.seq_through() {
-                                // The venue lost its reports (a memory-only venue restarted):
-                                // number from where it is, and let the status sweep below
-                                // find what it no longer knows.
-                                tracing::warn!(venue = %link.name, venue_last_seq = ack.last_seq,
-                                    our_last_seq = link.seq_through(),
-                                    "venue is behind what was applied: it lost its state");
-                                link.reset_seq(ack.last_seq);
-                            }
+                            on_logon_ack(link, &ack);
                             tracing::info!(venue = %link.name, venue_name = %ack.venue,
                                 venue_last_seq = ack.last_seq, our_last_seq = link.seq_through(),
                                 "venue session logged on");
@@ -265,18 +251,49 @@ impl Connection {
     }
 }
 
-fn write_loop(
+// ---- One session's decisions, without a socket --------------------------------------------
+//
+// The session threads above own the sockets, the timers and the threads; what they decide is
+// in the functions below, which the deterministic simulation (`crates/sim`) also calls from its
+// single thread, with its own network in between.
+
+/// The `LOGON` every connection opens with: who the gateway is and the highest report number
+/// it applied without a gap, so the venue resends what came after.
+pub fn logon_message(gw: &Gateway, link: &VenueLink) -> ToVenue {
+    let cfg = &gw.cfg.venues;
+    ToVenue::Logon(Logon {
+        seq: 0,
+        gateway_id: cfg.gateway_id.clone(),
+        last_seq: link.seq_through(),
+        heartbeat_ms: cfg.heartbeat_ms,
+        observer: false,
+    })
+}
+
+/// What a `LOGON_ACK` changes: a venue behind what was applied lost its reports (a
+/// memory-only venue restarted), so numbering continues from where it is, and the status
+/// sweep after logon finds what it no longer knows.
+pub fn on_logon_ack(link: &VenueLink, ack: &LogonAck) {
+    if ack.last_seq < link.seq_through() {
+        tracing::warn!(venue = %link.name, venue_last_seq = ack.last_seq,
+            our_last_seq = link.seq_through(),
+            "venue is behind what was applied: it lost its state");
+        link.reset_seq(ack.last_seq);
+    }
+}
+
+/// What a session sends right after logon, handed to `write` one message at a time.
+///
+/// Repair first, then ask. An order the venue never acknowledged gets its NEW again
+/// (idempotent at the venue), a pending cancel its CANCEL again, at once: a flaky connection
+/// may give a session little time, and a STATUS round trip first would spend it. Then a STATUS
+/// for every order the venue should hold, whose answer shows what else a disconnect swallowed
+/// (an amend, a venue that lost its state). Orders go oldest first.
+pub fn after_logon<E>(
     gw: &Gateway,
     link: &VenueLink,
-    w: &mut Writer,
-    heartbeat: Duration,
-    alive: &AtomicBool,
-) -> std::io::Result<()> {
-    // After a disconnect, repair first, then ask. An order the venue never acknowledged gets
-    // its NEW again (idempotent at the venue), a pending cancel its CANCEL again, at once: a
-    // flaky connection may give a session little time, and a STATUS round trip first would
-    // spend it. Then a STATUS for every order the venue should hold, whose answer shows what
-    // else a disconnect swallowed (an amend, a venue that lost its state).
+    mut write: impl FnMut(ToVenue) -> Result<(), E>,
+) -> Result<(), E> {
     let mut ask = Vec::new();
     for (id, account) in link.tracked() {
         let state = gw
@@ -295,15 +312,68 @@ fn write_loop(
             }
         };
         if let Some(m) = prepare(gw, link, repair) {
-            w.write(m)?;
+            write(m)?;
         }
     }
     for id in ask {
-        w.write(ToVenue::Status(OrderRef {
+        write(ToVenue::Status(OrderRef {
             seq: 0,
             order_id: order_ref(id),
         }))?;
     }
+    Ok(())
+}
+
+/// The next command queued for the session as the message to write: `None` when the queue
+/// is empty, `Some(None)` when the command needs no message (its order is final, or the
+/// gateway decided alone).
+pub fn next_message(gw: &Gateway, link: &VenueLink) -> Option<Option<ToVenue>> {
+    let cmd = link.rx.try_recv().ok()?;
+    Some(prepare(gw, link, cmd))
+}
+
+/// Applies one message from the venue as the session's reader does. `resend(from)` is called
+/// when reports from `from` on must be asked for again (the caller decides how often).
+pub fn on_venue_message(
+    gw: &Gateway,
+    link: &VenueLink,
+    msg: FromVenue,
+    resend: &mut dyn FnMut(u64),
+) {
+    match msg {
+        FromVenue::Exec(er) => on_report(gw, link, er),
+        FromVenue::Heartbeat(hb) => {
+            if hb.last_seq > link.seq_through() {
+                resend(link.seq_through() + 1);
+            }
+        }
+        FromVenue::Tob(t) => {
+            if let Ok(sym) = Symbol::parse(t.symbol.as_bytes()) {
+                link.set_quote(
+                    sym,
+                    Quote {
+                        bid: t.bid,
+                        ask: t.ask,
+                    },
+                );
+            }
+        }
+        FromVenue::Reject(r) => {
+            tracing::warn!(venue = %link.name, ref_seq = r.ref_seq, reason = %r.reason,
+                "venue rejected a message");
+        }
+        FromVenue::LogonAck(_) => {}
+    }
+}
+
+fn write_loop(
+    gw: &Gateway,
+    link: &VenueLink,
+    w: &mut Writer,
+    heartbeat: Duration,
+    alive: &AtomicBool,
+) -> std::io::Result<()> {
+    after_logon(gw, link, |m| w.write(m))?;
     w.flush()?;
     let tick = heartbeat / 2;
     let mut last_write = Instant::now();
@@ -409,6 +479,7 @@ fn prepare(gw: &Gateway, link: &VenueLink, cmd: Cmd) -> Option<ToVenue> {
             (cancel_here(gw, o, now_ms), None)
         }
         Cmd::New(_) => {
+            let resend = o.sent;
             if !o.sent {
                 o.sent = true;
                 gw.metrics
@@ -432,6 +503,11 @@ fn prepare(gw: &Gateway, link: &VenueLink, cmd: Cmd) -> Option<ToVenue> {
             if o.status == OrderStatus::CancelRequested {
                 // A resend of an order whose cancel is pending: the cancel follows it.
                 link.send(Cmd::Cancel(id));
+            } else if resend && o.amend.is_some_and(|a| a.durable) {
+                // Likewise a durable amend: its REPLACE may have been lost with the NEW (a
+                // venue that never saw the order answers the NEW afresh, with no status to
+                // show the amend missing).
+                link.send(Cmd::Replace(id));
             }
             (vec![venue_sent(KIND_ORDER_SENT, o, &link.name)], Some(msg))
         }
@@ -482,30 +558,10 @@ fn read_loop(gw: &Gateway, link: &VenueLink, mut lines: LineReader, heartbeat: D
         match lines.next() {
             Ok(Line::Ready) => {
                 last_heard = Instant::now();
-                let msg = decode_from_venue(&lines.buf);
-                match msg {
-                    Ok(FromVenue::Exec(er)) => on_report(gw, link, er),
-                    Ok(FromVenue::Heartbeat(hb)) => {
-                        if hb.last_seq > link.seq_through() {
-                            ask_resend(link.seq_through() + 1, &mut last_resend);
-                        }
-                    }
-                    Ok(FromVenue::Tob(t)) => {
-                        if let Ok(sym) = Symbol::parse(t.symbol.as_bytes()) {
-                            link.set_quote(
-                                sym,
-                                Quote {
-                                    bid: t.bid,
-                                    ask: t.ask,
-                                },
-                            );
-                        }
-                    }
-                    Ok(FromVenue::Reject(r)) => {
-                        tracing::warn!(venue = %link.name, ref_seq = r.ref_seq, reason = %r.reason,
-                            "venue rejected a message");
-                    }
-                    Ok(FromVenue::LogonAck(_)) => {}
+                match decode_from_venue(&lines.buf) {
+                    Ok(msg) => on_venue_message(gw, link, msg, &mut |from| {
+                        ask_resend(from, &mut last_resend)
+                    }),
                     Err(e) => {
                         tracing::warn!(venue = %link.name, %e, "unreadable venue line skipped");
                     }
@@ -517,7 +573,7 @@ fn read_loop(gw: &Gateway, link: &VenueLink, mut lines: LineReader, heartbeat: D
                     tracing::warn!(venue = %link.name, "venue silent for {SILENT_INTERVALS} heartbeats; reconnecting");
                     return;
                 }
-                if let Some(from) = link.seq.lock().gap() {
+                if let Some(from) = link.seq_gap() {
                     ask_resend(from, &mut last_resend);
                 }
             }

@@ -282,9 +282,13 @@ impl ChainFileReader {
         self.header.len as u64 + index * ENTRY_LEN as u64
     }
 
-    /// Positions the reader at the entry for `seq` (which must not precede the file).
+    /// Positions the reader at the entry for `seq` (which must not precede the file); a `seq`
+    /// past the last entry positions at the end (any `seq`: `GET /audit/verify?fromSeq=` is a
+    /// client's number, and its byte offset must not overflow).
     pub fn seek_to(&mut self, seq: u64) -> io::Result<()> {
-        let index = seq.saturating_sub(self.header.first_seq);
+        let index = seq
+            .saturating_sub(self.header.first_seq)
+            .min(self.entry_count());
         self.file.seek(SeekFrom::Start(self.offset_of(index)))?;
         self.index = index;
         Ok(())
