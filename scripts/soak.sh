@@ -26,7 +26,9 @@
 # and after, p99 latency per minute, and writes everything to OUT (default var/soak/<time>).
 #
 # Usage: scripts/soak.sh [rate] [seconds]          (default 10000 300)
-# Environment: CARGO_TARGET_DIR (where the release build goes), OUTAGE (s), SOAK_KEEP=1 keeps
+# Environment: CARGO_TARGET_DIR (where the release build goes), OUTAGE (s), DRAIN_MAX (s to wait
+# for the bus and the books after the load, 3600), BO_LOG (the back office's RUST_LOG, warn) and
+# BO_KAFKA_DEBUG (librdkafka `debug` contexts, e.g. cgrp: with BO_LOG=info,librdkafka=debug), SOAK_KEEP=1 keeps
 # the data directory, SOAK_NO_BUILD=1 skips the build, CONNECTIONS (256: one order in flight
 # per connection, and at 10 000/s with ~10 ms answers 64 would cap the rate), RESTING_PCT (30).
 set -euo pipefail
@@ -41,6 +43,8 @@ GATEWAY_ID=soak-gw
 CONNECTIONS=${CONNECTIONS:-256}
 RESTING_PCT=${RESTING_PCT:-30}
 OUTAGE=${OUTAGE:-20}
+DRAIN_MAX=${DRAIN_MAX:-3600}
+BO_LOG=${BO_LOG:-warn}
 [ "$OUTAGE" -gt $((SECS / 6)) ] && OUTAGE=$((SECS / 6))
 [ "$OUTAGE" -lt 1 ] && OUTAGE=1
 OUT=${OUT:-$ROOT/var/soak/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -129,7 +133,8 @@ start_backoffice() {
   env BACKOFFICE_HOST=127.0.0.1 BACKOFFICE_PORT="$BO_PORT" BACKOFFICE_DB_URL="$DB_URL" \
     KAFKA_ENABLE=1 KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$PROXY_PORT" KAFKA_TOPIC=$TAG \
     KAFKA_GROUP_ID=$TAG BACKOFFICE_KAFKA_SESSION_TIMEOUT_MS=6000 \
-    BACKOFFICE_KAFKA_HEARTBEAT_INTERVAL_MS=500 JWT_HS256_SECRET=$SECRET RUST_LOG=warn \
+    BACKOFFICE_KAFKA_HEARTBEAT_INTERVAL_MS=500 JWT_HS256_SECRET=$SECRET RUST_LOG="$BO_LOG" \
+    ${BO_KAFKA_DEBUG:+BACKOFFICE_KAFKA_DEBUG=$BO_KAFKA_DEBUG} \
     "$BIN" backoffice >>"$OUT/backoffice.log" 2>&1 &
   BO_PID=$!; echo "$BO_PID" >"$DATA/pids/backoffice"
   wait_port "$BO_PORT"
@@ -302,7 +307,7 @@ GW_RSS_LOAD_END=$(rss_kb "$GW_PID")
 # --- drain -----------------------------------------------------------------------------------
 log "draining: outbox and back office"
 D0=$(date +%s)
-for i in $(seq 1 3600); do
+for i in $(seq 1 "$DRAIN_MAX"); do
   lag=$(metric gateway_outbox_lag_records); blag=$(bo_lag)
   if [ "${lag%.*}" = 0 ] && [ "$blag" = 0 ]; then
     sleep 3  # late venue reports and their events

@@ -172,6 +172,7 @@ impl<'a> Replayer<'a> {
                 cancel_pending: false,
                 venue: gw.venues.by_name(o.venue),
                 sent: false,
+                maybe_sent: true,
                 acked: false,
                 amend: None,
             },

@@ -135,6 +135,32 @@ impl Default for SimConfig {
     }
 }
 
+impl SimConfig {
+    /// A harsher mix for campaigns (`SIM_PROFILE=stress`): three times the message faults,
+    /// more fsync and write failures, more amends and cancels racing the reports.
+    pub fn stress() -> SimConfig {
+        let d = SimConfig::default();
+        SimConfig {
+            faults: Faults {
+                fsync_fail: 0.015,
+                write_fail: 0.008,
+                report_lose: 0.12,
+                report_dup: 0.12,
+                report_reorder: 0.2,
+                order_lose: 0.03,
+                ..d.faults
+            },
+            weights: Weights {
+                amend: 120,
+                cancel: 90,
+                disconnect: 16,
+                ..d.weights
+            },
+            ..d
+        }
+    }
+}
+
 /// What a run did, for the campaign figures.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {

@@ -6,7 +6,9 @@
 //!   length), to reproduce a failure;
 //! - `SIM_SEEDS=<count>` (and `SIM_SEED_START=<n>`, `SIM_STEPS=<n>`) — `campaign` runs that
 //!   many seeds and prints the totals (faults injected by kind, failures);
-//! - `SIM_KEEP=1` keeps a failing run's files (journal, audit chain, venue logs).
+//! - `SIM_PROFILE=stress` — a harsher fault mix ([`SimConfig::stress`]);
+//! - `SIM_KEEP=1` keeps a failing run's files (journal, audit chain, venue logs);
+//! - `SIM_TRACE=1` prints every step as it runs, `SIM_WATCH=ord_…` every change of one order.
 
 use switchyard_sim::{run_seed, SimConfig, Stats};
 
@@ -15,7 +17,10 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 fn config() -> SimConfig {
-    let mut cfg = SimConfig::default();
+    let mut cfg = match std::env::var("SIM_PROFILE").as_deref() {
+        Ok("stress") => SimConfig::stress(),
+        _ => SimConfig::default(),
+    };
     if let Some(steps) = env_u64("SIM_STEPS") {
         cfg.steps = steps;
     }

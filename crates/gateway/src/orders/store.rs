@@ -35,6 +35,10 @@ pub struct Order {
     pub venue: Option<Arc<crate::venues::VenueLink>>,
     /// The NEW went to the venue (`OrderSent` journaled); until then a cancel needs no venue.
     pub sent: bool,
+    /// Replayed without an `OrderSent`: an earlier run may have sent the NEW all the same
+    /// (its record lost in the crash), so the gateway never cancels it alone; the NEW goes
+    /// again (idempotent at the venue) and the cancel after it.
+    pub maybe_sent: bool,
     /// The venue has reported on the order: it holds it. After a reconnect an order sent but
     /// never acknowledged gets its NEW again at once instead of a STATUS round trip.
     pub acked: bool,

@@ -139,6 +139,7 @@ pub fn submit(
         cancel_pending: false,
         venue,
         sent: false,
+        maybe_sent: false,
         acked: false,
         amend: None,
     };
@@ -456,8 +457,15 @@ pub fn fail_durable(gw: &Gateway, meta: DurableMeta) {
         DurableOp::Accept(reservation) => {
             gw.durable_bp.inflight.fetch_sub(1, Ordering::Relaxed);
             // Rolled back with its key, so that a retry with the same key creates it anew.
-            if part.remove(&account.id, meta.order_id, None).is_some() {
+            if let Some(o) = part.remove(&account.id, meta.order_id, None) {
                 account.risk.release(&reservation);
+                // An amend requested meanwhile fails with it (same batch or later) and finds
+                // no order: give back what it reserved now.
+                if let Some(a) = o.amend {
+                    account
+                        .risk
+                        .close_open(o.symbol_idx, o.order.side, a.reserved_qty);
+                }
             }
         }
         DurableOp::Cancel => {

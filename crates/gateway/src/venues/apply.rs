@@ -203,6 +203,7 @@ mod tests {
             cancel_pending: false,
             venue: None,
             sent: true,
+            maybe_sent: false,
             acked: true,
             amend: None,
         }

@@ -475,7 +475,9 @@ fn prepare(gw: &Gateway, link: &VenueLink, cmd: Cmd) -> Option<ToVenue> {
     }
     let oref = order_ref(id);
     let (records, msg) = match cmd {
-        Cmd::New(_) | Cmd::Cancel(_) if !o.sent && o.status == OrderStatus::CancelRequested => {
+        Cmd::New(_) | Cmd::Cancel(_)
+            if !o.sent && !o.maybe_sent && o.status == OrderStatus::CancelRequested =>
+        {
             (cancel_here(gw, o, now_ms), None)
         }
         Cmd::New(_) => {
