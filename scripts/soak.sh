@@ -168,12 +168,12 @@ trap cleanup EXIT
 metric() { curl -s "http://127.0.0.1:$GW_PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 TOKEN=$("$BIN" token --account bench-0 --secret "$SECRET")
 bo_stats() { curl -s "http://127.0.0.1:$BO_PORT/stats" -H "Authorization: Bearer $TOKEN"; }
-bo_lag() {  # events the back office has not booked yet, over all partitions ("" if unknown:
-  # no watermark yet, or one older than the consumer's position — it lost the broker)
+bo_lag() {  # events the back office has not booked yet, over all partitions ("?" if unknown),
+  # and how many it has processed: "lag processed"
   bo_stats | python3 -c 'import json,sys
 s=json.load(sys.stdin); p=s["positions"]
-known = p and all(x["lag"] is not None and (x["highWatermark"] or 0) >= x["nextOffset"] for x in p)
-print(sum(x["lag"] for x in p) if known else "")' 2>/dev/null || true
+known = p and all(x["lag"] is not None for x in p)
+print(sum(x["lag"] for x in p) if known else "?", s["processed"])' 2>/dev/null || echo "? ?"
 }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
@@ -241,7 +241,7 @@ done
       d=$(( t - ${last[$key]:-$t} )); last[$key]=$t
       pcts="$pcts $(( span > 0 ? d * 10000 / hz / span : 0 ))"
     done
-    echo "$(( $(date +%s) - start )) $(rss_kb "$(cat "$DATA/pids/gateway")") $(rss_kb "$(cat "$DATA/pids/backoffice")") $(rss_kb "$(cat "$DATA/pids/tansu")") $(rss_kb "$(cat "$DATA/pids/simA")") $(rss_kb "$(cat "$DATA/pids/simB")") $(metric gateway_order_store_in_memory) $(metric gateway_outbox_lag_records) $(bo_lag) $(cut -d' ' -f1 /proc/loadavg) $busy$pcts"
+    echo "$(( $(date +%s) - start )) $(rss_kb "$(cat "$DATA/pids/gateway")") $(rss_kb "$(cat "$DATA/pids/backoffice")") $(rss_kb "$(cat "$DATA/pids/tansu")") $(rss_kb "$(cat "$DATA/pids/simA")") $(rss_kb "$(cat "$DATA/pids/simB")") $(metric gateway_order_store_in_memory) $(metric gateway_outbox_lag_records) $(bo_lag | cut -d' ' -f1) $(cut -d' ' -f1 /proc/loadavg) $busy$pcts"
   done
 ) >"$OUT/samples.txt" 2>/dev/null &
 SAMPLER_PID=$!
@@ -306,19 +306,22 @@ GW_RSS_LOAD_END=$(rss_kb "$GW_PID")
 
 # --- drain -----------------------------------------------------------------------------------
 log "draining: outbox and back office"
+# Drained: the outbox has published everything, the back office reports no lag, and it has
+# processed nothing new for 15 s (its watermarks are refreshed every 5 s, also when idle: a
+# lag of 0 from a watermark older than its last batch is not trusted).
 D0=$(date +%s)
+last_processed=; stable_since=$(date +%s)
 for i in $(seq 1 "$DRAIN_MAX"); do
-  lag=$(metric gateway_outbox_lag_records); blag=$(bo_lag)
-  if [ "${lag%.*}" = 0 ] && [ "$blag" = 0 ]; then
-    sleep 3  # late venue reports and their events
-    lag=$(metric gateway_outbox_lag_records); blag=$(bo_lag)
-    [ "${lag%.*}" = 0 ] && [ "$blag" = 0 ] && break
+  lag=$(metric gateway_outbox_lag_records); read -r blag processed < <(bo_lag)
+  if [ "$processed" != "$last_processed" ]; then last_processed=$processed; stable_since=$(date +%s); fi
+  if [ "${lag%.*}" = 0 ] && [ "$blag" = 0 ] && [ $(( $(date +%s) - stable_since )) -ge 15 ]; then
+    break
   fi
-  [ $((i % 30)) = 0 ] && log "  outbox lag $lag, back office lag ${blag:-?}"
+  [ $((i % 30)) = 0 ] && log "  outbox lag $lag, back office lag $blag (processed $processed)"
   sleep 1
 done
 DRAIN_S=$(( $(date +%s) - D0 ))
-fault "drained after $DRAIN_S s (outbox lag $(metric gateway_outbox_lag_records), back office lag $(bo_lag))"
+fault "drained after $DRAIN_S s (outbox lag $(metric gateway_outbox_lag_records), back office lag and processed: $(bo_lag))"
 GW_RSS_END=$(rss_kb "$GW_PID")
 ORDERS_END=$(metric gateway_order_store_in_memory)
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"

@@ -233,7 +233,7 @@ async fn load_positions(
 }
 
 /// Waits for a first message, then takes more until `batch_max` or `batch_wait_ms` after
-/// the first. Empty on shutdown.
+/// the first. Empty on shutdown, and when no message came within `WATERMARK_INTERVAL`.
 async fn next_batch(
     consumer: &StreamConsumer<Context>,
     cfg: &KafkaConfig,
@@ -247,6 +247,11 @@ async fn next_batch(
     let first = tokio::select! {
         m = consumer.recv() => copy(&m?),
         _ = shutdown.changed() => return Ok(Vec::new()),
+        // Nothing for a while: return, so that the caller refreshes the watermarks. A
+        // consumer that receives nothing — caught up, or stalled (e.g. left without an
+        // assignment after a broker outage) — must still report its true lag, or the lag
+        // alert never fires for a stall.
+        _ = tokio::time::sleep(WATERMARK_INTERVAL) => return Ok(Vec::new()),
     };
     let mut batch = vec![first];
     let deadline = tokio::time::Instant::now() + Duration::from_millis(cfg.batch_wait_ms);

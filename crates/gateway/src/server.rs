@@ -146,28 +146,35 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
     let http_addr: SocketAddr = format!("{}:{}", gw.cfg.gateway.host, gw.cfg.gateway.port)
         .parse()
         .context("configuration: GATEWAY_HOST/GATEWAY_PORT do not form an address")?;
+    // Every listener is bound before any is served: `/health` answering means the TCP ingress
+    // accepts connections too (a client that waits for health must not be refused on TCP).
     let http = TcpListener::bind(http_addr)
         .await
         .with_context(|| format!("binding HTTP {http_addr}"))?;
     let http_addr = http.local_addr()?;
-    let mut listeners = vec![tokio::spawn(crate::http::serve(
-        gw.clone(),
-        http,
-        shutdown_rx.clone(),
-    ))];
-    let mut tcp_addr = None;
-    if gw.cfg.v3.tcp_enable {
+    let tcp = if gw.cfg.v3.tcp_enable {
         let addr: SocketAddr = format!("{}:{}", gw.cfg.gateway.host, gw.cfg.v3.tcp_port).parse()?;
         let tcp = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding v3 TCP {addr}"))?;
-        tcp_addr = Some(tcp.local_addr()?);
+        Some(tcp)
+    } else {
+        None
+    };
+    let tcp_addr = tcp.as_ref().map(|t| t.local_addr()).transpose()?;
+    let mut listeners = Vec::new();
+    if let Some(tcp) = tcp {
         listeners.push(tokio::spawn(crate::tcp::serve(
             gw.clone(),
             tcp,
-            shutdown_rx,
+            shutdown_rx.clone(),
         )));
     }
+    listeners.push(tokio::spawn(crate::http::serve(
+        gw.clone(),
+        http,
+        shutdown_rx,
+    )));
     tracing::info!(%http_addr, ?tcp_addr, shards = gw.shards.len(), "gateway listening");
     Ok(Server {
         gw,
