@@ -1560,10 +1560,14 @@ impl Sim {
                     link.up.store(true, Ordering::Release);
                     self.links[i].state = LinkState::Up(conn);
                     let mut out = Vec::new();
-                    let _ = venues::after_logon(&gw, &link, |m| {
+                    // The session paces the status sweep by its answers; here the network's
+                    // queues are unbounded, so it goes out whole.
+                    if let Ok(sweep) = venues::after_logon(&gw, &link, |m| {
                         out.push(m);
                         Ok::<(), ()>(())
-                    });
+                    }) {
+                        out.extend(sweep.into_messages());
+                    }
                     let n = out.len();
                     for m in out {
                         self.push_to_venue(i, m);

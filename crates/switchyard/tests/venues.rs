@@ -433,6 +433,54 @@ fn venue_crash_under_load_ends_in_agreement() {
     assert!(metric(g.http, "gateway_venue_reconnects_total{venue=\"simA\"}") >= 2.0);
 }
 
+// Goal: after a reconnect the gateway asks the venue for the status of every open order, and
+// each answer is a report the venue queues for the session; with more open orders than the
+// venue's outbound queue holds, all at once would overflow it, the venue would close the
+// session as a slow consumer, and every logon would start over (the soak found this with
+// 450 000 resting orders). The sweep goes out paced by its answers (`VENUE_STATUS_WINDOW`):
+// one reconnect, and every order answered. Scaled down: a 64-message queue, 400 orders.
+#[test]
+fn status_sweep_after_reconnect_fits_the_venue_queue() {
+    const ORDERS: usize = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let vport = free_port();
+    let state = dir.path().join("venue");
+    let venue_env = [("EXCHANGE_SIM_OUTBOUND_QUEUE", "64")];
+    let mut venue = Venue::start("simA", vport, &state, &venue_env);
+    let g = gateway(
+        &dir.path().join("gw"),
+        &[("simA", vport)],
+        &[("VENUE_STATUS_WINDOW", "16")],
+    );
+    let t = token("alice");
+    for i in 0..ORDERS {
+        let body = order_json("SOL", "SELL", 1, Some(200_000_000 + i as u64));
+        place(g.http, &t, &format!("rest-{i}"), &body);
+    }
+    let reports = |g: &Gateway| metric(g.http, "gateway_venue_reports_total{venue=\"simA\"}");
+    wait_for(30, "every order acknowledged by the venue", || {
+        let n = reports(&g);
+        (n >= ORDERS as f64).then_some(()).ok_or(n.to_string())
+    });
+    venue.kill9();
+    let _venue = Venue::start("simA", vport, &state, &venue_env);
+    let answers =
+        |g: &Gateway| metric(g.http, "gateway_venue_status_reports_total{venue=\"simA\"}");
+    wait_for(30, "every open order's status answered", || {
+        let n = answers(&g);
+        (n >= ORDERS as f64).then_some(()).ok_or(n.to_string())
+    });
+    // The session stays: one reconnect (the venue restart), none after the sweep.
+    std::thread::sleep(Duration::from_secs(1));
+    let reconnects = "gateway_venue_reconnects_total{venue=\"simA\"}";
+    assert_eq!(metric(g.http, reconnects), 1.0);
+    assert_eq!(
+        metric(g.http, "gateway_venue_session_up{venue=\"simA\"}"),
+        1.0
+    );
+    assert_eq!(answers(&g), ORDERS as f64, "one answer per open order");
+}
+
 // Goal: a venue that duplicates, reorders and loses reports still ends in agreement with the
 // gateway: duplicates are dropped by number, lost reports are asked for again (RESEND),
 // reordered ones are harmless; and one that drops the connection every 40 messages is

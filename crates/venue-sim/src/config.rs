@@ -32,6 +32,9 @@ pub struct VenueConfig {
     pub heartbeat_ms: u64,
     /// Reports kept per gateway for `RESEND` and logon catch-up.
     pub retention: usize,
+    /// Messages queued for one connection's writer at most; a connection that falls this
+    /// far behind is closed as a slow consumer (its reports stay retained).
+    pub outbound_queue: usize,
     /// At most one `TOB` per symbol per this many milliseconds (0: every change).
     pub tob_interval_ms: u64,
     /// Open connections at most; more are closed at once.
@@ -110,6 +113,7 @@ impl Default for VenueConfig {
             partial_steps: 2,
             heartbeat_ms: 1000,
             retention: 100_000,
+            outbound_queue: 65_536,
             tob_interval_ms: 20,
             max_connections: 64,
             max_symbols: 1024,
@@ -237,6 +241,10 @@ pub const ENV_VARS: &[(&str, Setter)] = &[
     }),
     ("EXCHANGE_SIM_RETENTION", |c, k, v| {
         c.retention = parse_num(k, v)?;
+        Ok(())
+    }),
+    ("EXCHANGE_SIM_OUTBOUND_QUEUE", |c, k, v| {
+        c.outbound_queue = parse_num(k, v)?;
         Ok(())
     }),
     ("EXCHANGE_SIM_TOB_INTERVAL_MS", |c, k, v| {
@@ -391,6 +399,9 @@ impl VenueConfig {
         if self.retention == 0 {
             return Err(err("EXCHANGE_SIM_RETENTION", "must be at least 1"));
         }
+        if !(16..=1 << 24).contains(&self.outbound_queue) {
+            return Err(err("EXCHANGE_SIM_OUTBOUND_QUEUE", "must be 16..=16777216"));
+        }
         if self.max_connections == 0 {
             return Err(err("EXCHANGE_SIM_MAX_CONNECTIONS", "must be at least 1"));
         }
@@ -471,6 +482,10 @@ pub struct SimArgs {
     /// Reports kept per gateway for resends (`EXCHANGE_SIM_RETENTION`, default 100000).
     #[arg(long)]
     pub retention: Option<usize>,
+    /// Messages queued per connection before it is closed as a slow consumer
+    /// (`EXCHANGE_SIM_OUTBOUND_QUEUE`, default 65536).
+    #[arg(long)]
+    pub outbound_queue: Option<usize>,
     /// Minimum ms between two TOB messages of a symbol (`EXCHANGE_SIM_TOB_INTERVAL_MS`, 20).
     #[arg(long)]
     pub tob_interval_ms: Option<u64>,
@@ -553,6 +568,7 @@ impl SimArgs {
         set(&mut c.partial_steps, &self.partial_steps);
         set(&mut c.heartbeat_ms, &self.heartbeat_ms);
         set(&mut c.retention, &self.retention);
+        set(&mut c.outbound_queue, &self.outbound_queue);
         set(&mut c.tob_interval_ms, &self.tob_interval_ms);
         if self.seed.is_some() {
             c.seed = self.seed;

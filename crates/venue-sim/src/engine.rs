@@ -28,6 +28,8 @@ use crate::store::{encode_record, encode_report, OrderRecord, Record, Store};
 
 /// Market-maker order keys have the top bit set; client order keys never do.
 const MM_KEY_BIT: u64 = 1 << 63;
+/// A resend fills at most what is free of the connection's outbound queue less a 1/N margin.
+const RESEND_MARGIN_DIV: usize = 4;
 /// The gateway a reference gateway (no `LOGON`) is taken to be.
 pub const DEFAULT_GATEWAY: &str = "default";
 
@@ -524,10 +526,20 @@ impl Engine {
             tracing::warn!(gateway = %g.id, from, oldest,
                 "resend asked for reports older than retention; sending from the oldest kept");
         }
+        // At most what the connection's outbound queue has room for, less a margin for live
+        // reports: a longer resend would overflow it and close the session, and the next
+        // logon would ask for the same again. The gateway sees the rest missing (heartbeats
+        // carry the last number) and asks again from there.
+        let room = self.conns.get(&conn).map_or(0, |c| {
+            let cap = c.tx.capacity().unwrap_or(usize::MAX);
+            cap.saturating_sub(c.tx.len())
+                .saturating_sub(cap / RESEND_MARGIN_DIV)
+        });
         let lines: Vec<(u64, Arc<[u8]>)> = g
             .retained
             .iter()
             .filter(|(s, _)| *s >= from)
+            .take(room)
             .map(|(s, l)| (*s, l.clone()))
             .collect();
         for (seq, line) in lines {

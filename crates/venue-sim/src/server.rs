@@ -16,9 +16,6 @@ use crate::store::Store;
 /// Inbound messages waiting for the matching thread at most; readers block beyond it, which
 /// pushes back on the gateways through TCP.
 const INBOUND_CAPACITY: usize = 4096;
-/// Messages queued for one connection's writer at most; a connection that falls this far
-/// behind is closed (its reports stay retained for the reconnect).
-const OUTBOUND_CAPACITY: usize = 65_536;
 
 /// A running venue. Dropping it stops the venue as [`VenueHandle::shutdown`] does.
 pub struct VenueHandle {
@@ -97,6 +94,7 @@ pub fn spawn(cfg: VenueConfig) -> io::Result<VenueHandle> {
     let seed = cfg.seed.unwrap_or_else(|| fastrand::u64(..));
     let faults = cfg.faults.clone();
     let max_connections = cfg.max_connections;
+    let out_capacity = cfg.outbound_queue;
     let engine = Engine::new(cfg, store, records);
     let (tx, rx) = crossbeam_channel::bounded(INBOUND_CAPACITY);
     let engine = std::thread::Builder::new()
@@ -111,7 +109,7 @@ pub fn spawn(cfg: VenueConfig) -> io::Result<VenueHandle> {
             inbound: tx.clone(),
             faults,
             seed,
-            out_capacity: OUTBOUND_CAPACITY,
+            out_capacity,
             open: Arc::new(AtomicUsize::new(0)),
         };
         std::thread::Builder::new()

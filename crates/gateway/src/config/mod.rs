@@ -624,6 +624,7 @@ env_table! {
     "VENUE_HEARTBEAT_MS" => |c, k, v| c.venues.heartbeat_ms = parse_num(k, v)?;
     "VENUE_RECONNECT_MAX_MS" => |c, k, v| c.venues.reconnect_max_ms = parse_num(k, v)?;
     "VENUE_LOGON_TIMEOUT_MS" => |c, k, v| c.venues.logon_timeout_ms = parse_num(k, v)?;
+    "VENUE_STATUS_WINDOW" => |c, k, v| c.venues.status_window = parse_num(k, v)?;
     "ACCOUNT_SHARDS_TOTAL" => |c, k, v| c.cluster.account_shards = parse_num(k, v)?;
     "ACCOUNT_SHARDS_OWNED" => |c, _k, v| c.cluster.owned = v.to_string();
     "KAFKA_ENABLE" => |c, k, v| c.bus.enable = parse_bool(k, v)?;

@@ -52,6 +52,10 @@ pub struct VenuesSection {
     pub reconnect_max_ms: u64,
     /// `VENUE_LOGON_TIMEOUT_MS`: how long to wait for `LOGON_ACK`.
     pub logon_timeout_ms: u64,
+    /// `VENUE_STATUS_WINDOW`: the STATUS requests of the sweep after a logon that may be
+    /// unanswered at a time, so that a venue holding many open orders is never handed more
+    /// answers at once than its session's outbound queue takes.
+    pub status_window: u64,
 }
 
 impl Default for VenuesSection {
@@ -69,6 +73,7 @@ impl Default for VenuesSection {
             heartbeat_ms: 1_000,
             reconnect_max_ms: 2_000,
             logon_timeout_ms: 2_000,
+            status_window: 1_024,
         }
     }
 }
@@ -238,6 +243,9 @@ impl VenuesSection {
         }
         if !(100..=60_000).contains(&self.logon_timeout_ms) {
             return Err(err("VENUE_LOGON_TIMEOUT_MS", "must be 100..=60000"));
+        }
+        if !(1..=65_536).contains(&self.status_window) {
+            return Err(err("VENUE_STATUS_WINDOW", "must be 1..=65536"));
         }
         Ok(())
     }

@@ -78,6 +78,10 @@ pub fn prometheus_labeled(gw: &Gateway, out: &mut String) {
                 "gateway_venue_resend_requests_total",
                 l.resends.load(Ordering::Relaxed),
             ),
+            (
+                "gateway_venue_status_reports_total",
+                l.status_answers.load(Ordering::Relaxed),
+            ),
             ("gateway_venue_report_seq", l.seq_through()),
         ];
         for (name, v) in rows {

@@ -34,7 +34,7 @@ use crate::state::{Account, Gateway};
 
 pub use apply::{apply_report, Applied};
 pub use session::{
-    after_logon, logon_message, next_message, on_logon_ack, on_venue_message, start,
+    after_logon, logon_message, next_message, on_logon_ack, on_venue_message, start, StatusSweep,
 };
 
 /// What the session thread is asked to do, in order.
@@ -105,6 +105,9 @@ pub struct VenueLink {
     pub duplicates: AtomicU64,
     pub resends: AtomicU64,
     pub unknown_orders: AtomicU64,
+    /// Status reports received (answers to STATUS, and to a repeated NEW): the credit of the
+    /// paced status sweep after a logon.
+    pub status_answers: AtomicU64,
     tx: crossbeam_channel::Sender<Cmd>,
     rx: crossbeam_channel::Receiver<Cmd>,
     /// Orders routed here and not final: reports name only the order id, the store is keyed
@@ -238,6 +241,7 @@ impl Venues {
                     duplicates: AtomicU64::new(0),
                     resends: AtomicU64::new(0),
                     unknown_orders: AtomicU64::new(0),
+                    status_answers: AtomicU64::new(0),
                     tx,
                     rx,
                     orders: Mutex::new(HashMap::new()),

@@ -3,6 +3,7 @@
 //! connections, each with a steady stream of small lines, and a reader that may wait on a
 //! full journal queue without holding up anything else.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, BufWriter, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +29,8 @@ use crate::state::{DurableTask, Gateway, Task};
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 /// A venue silent for this many heartbeat intervals is gone.
 const SILENT_INTERVALS: u32 = 3;
+/// How often a writer waiting for status answers looks whether it may send more.
+const SWEEP_POLL: Duration = Duration::from_millis(1);
 
 /// Registers replayed open orders with their venues and starts one session thread per venue.
 pub fn start(gw: &Arc<Gateway>) -> std::io::Result<Vec<JoinHandle<()>>> {
@@ -282,19 +285,18 @@ pub fn on_logon_ack(link: &VenueLink, ack: &LogonAck) {
     }
 }
 
-/// What a session sends right after logon, handed to `write` one message at a time.
-///
-/// Repair first, then ask. An order the venue never acknowledged gets its NEW again
-/// (idempotent at the venue), a pending cancel its CANCEL again, at once: a flaky connection
-/// may give a session little time, and a STATUS round trip first would spend it. Then a STATUS
-/// for every order the venue should hold, whose answer shows what else a disconnect swallowed
-/// (an amend, a venue that lost its state). Orders go oldest first.
+/// What a session sends right after logon. Repairs first, handed to `write` at once: an order
+/// the venue never acknowledged gets its NEW again (idempotent at the venue), a pending cancel
+/// its CANCEL again — a flaky connection may give a session little time, and a STATUS round
+/// trip first would spend it. Then the returned sweep: a STATUS for every order the venue
+/// should hold, whose answer shows what else a disconnect swallowed (an amend, a venue that
+/// lost its state). Orders go oldest first.
 pub fn after_logon<E>(
     gw: &Gateway,
     link: &VenueLink,
     mut write: impl FnMut(ToVenue) -> Result<(), E>,
-) -> Result<(), E> {
-    let mut ask = Vec::new();
+) -> Result<StatusSweep, E> {
+    let mut ask = VecDeque::new();
     for (id, account) in link.tracked() {
         let state = gw
             .orders
@@ -307,7 +309,7 @@ pub fn after_logon<E>(
             Some((false, _)) => Cmd::New(id),
             Some((true, true)) => Cmd::Cancel(id),
             Some((true, false)) => {
-                ask.push(id);
+                ask.push_back(id);
                 continue;
             }
         };
@@ -315,13 +317,79 @@ pub fn after_logon<E>(
             write(m)?;
         }
     }
-    for id in ask {
-        write(ToVenue::Status(OrderRef {
-            seq: 0,
-            order_id: order_ref(id),
-        }))?;
+    Ok(StatusSweep {
+        ask,
+        sent: 0,
+        answered_at_start: link.status_answers.load(Ordering::Acquire),
+        progress: None,
+    })
+}
+
+/// The STATUS requests of the sweep after a logon, for the writer to send at most `window`
+/// unanswered at a time. Every STATUS is answered with a numbered status report; a venue
+/// holding hundreds of thousands of open orders would otherwise queue as many answers at once,
+/// more than a session's outbound queue takes, and drop the session — whose next logon starts
+/// the sweep again. (The soak found it: with 450 000 resting orders per venue the sessions
+/// reconnected every second, for good.)
+#[derive(Debug)]
+pub struct StatusSweep {
+    ask: VecDeque<OrderId>,
+    sent: u64,
+    /// `VenueLink::status_answers` when the sweep began: answers since then are its credit.
+    answered_at_start: u64,
+    /// Answers counted, and when that count last moved (for the stall rule).
+    progress: Option<(u64, Instant)>,
+}
+
+impl StatusSweep {
+    /// Every request sent.
+    pub fn is_empty(&self) -> bool {
+        self.ask.is_empty()
     }
-    Ok(())
+
+    /// Every request at once, for a caller that paces delivery itself (the simulation).
+    pub fn into_messages(self) -> impl Iterator<Item = ToVenue> {
+        self.ask.into_iter().map(status_request)
+    }
+
+    /// The next request if fewer than `window` are unanswered. Answers that stop coming for
+    /// `stall` (a venue that does not answer some STATUS) count the ones outstanding as
+    /// answered, so the sweep never hangs.
+    fn next(&mut self, link: &VenueLink, window: u64, stall: Duration) -> Option<ToVenue> {
+        let id = *self.ask.front()?;
+        let answered = link
+            .status_answers
+            .load(Ordering::Acquire)
+            .wrapping_sub(self.answered_at_start);
+        let now = Instant::now();
+        let moved = match self.progress {
+            Some((n, _)) if n == answered => false,
+            _ => {
+                self.progress = Some((answered, now));
+                true
+            }
+        };
+        if self.sent.saturating_sub(answered) >= window {
+            let since = self.progress.map_or(now, |(_, t)| t);
+            if moved || now.duration_since(since) < stall {
+                return None;
+            }
+            tracing::warn!(venue = %link.name, unanswered = self.sent - answered,
+                "status sweep: answers stopped; going on");
+            self.answered_at_start = self.answered_at_start.wrapping_sub(self.sent - answered);
+            self.progress = Some((self.sent, now));
+        }
+        self.ask.pop_front();
+        self.sent += 1;
+        Some(status_request(id))
+    }
+}
+
+fn status_request(id: OrderId) -> ToVenue {
+    ToVenue::Status(OrderRef {
+        seq: 0,
+        order_id: order_ref(id),
+    })
 }
 
 /// The next command queued for the session as the message to write: `None` when the queue
@@ -373,12 +441,31 @@ fn write_loop(
     heartbeat: Duration,
     alive: &AtomicBool,
 ) -> std::io::Result<()> {
-    after_logon(gw, link, |m| w.write(m))?;
+    let mut sweep = after_logon(gw, link, |m| w.write(m))?;
     w.flush()?;
+    let window = gw.cfg.venues.status_window;
+    let stall = heartbeat * SILENT_INTERVALS;
     let tick = heartbeat / 2;
     let mut last_write = Instant::now();
     while alive.load(Ordering::Acquire) && !stopped(gw) {
-        match link.rx.recv_timeout(tick) {
+        if !sweep.is_empty() {
+            let mut wrote = false;
+            while let Some(m) = sweep.next(link, window, stall) {
+                w.write(m)?;
+                wrote = true;
+            }
+            if wrote {
+                w.flush()?;
+                last_write = Instant::now();
+            }
+        }
+        // While the sweep waits for answers, look again soon; commands still come first.
+        let wait = if sweep.is_empty() {
+            tick
+        } else {
+            SWEEP_POLL.min(tick)
+        };
+        match link.rx.recv_timeout(wait) {
             Ok(cmd) => {
                 if let Some(msg) = prepare(gw, link, cmd) {
                     w.write(msg)?;
@@ -596,6 +683,9 @@ fn on_report(gw: &Gateway, link: &VenueLink, er: ExecReport) {
         return;
     }
     link.reports.fetch_add(1, Ordering::Relaxed);
+    if er.status_report {
+        link.status_answers.fetch_add(1, Ordering::Release);
+    }
     let id = parse_order_ref(&er.order_id).unwrap_or(OrderId(0));
     let account = link.account_of(id);
     let rec = ExecutionRecord {
