@@ -57,21 +57,47 @@ fn ci_seeds() {
     assert_eq!(total.acked_lost, 0);
 }
 
-/// Seeds that failed before a fix, under the profile named, with what they showed (each fails
-/// again with its fix reverted; docs/simulation.md, "Bugs found").
-const REGRESSIONS: &[(u64, &str)] = &[
-    (12, "replayed order without OrderSent cancelled in the gateway, yet filled at the venue"),
-    (180, "replayed order without OrderSent cancelled in the gateway, yet open at the venue"),
-    (34, "failed durable accept kept the reservation of an amend requested meanwhile"),
-    (150, "failed durable accept kept the reservation of an amend requested meanwhile"),
+/// Seeds that failed before a fix: seed, `stress` profile or the default one, what they showed
+/// (each fails again with its fix reverted; docs/simulation.md, "Bugs found").
+const REGRESSIONS: &[(u64, bool, &str)] = &[
+    (
+        12,
+        true,
+        "replayed order without OrderSent cancelled in the gateway, yet filled at the venue",
+    ),
+    (
+        180,
+        true,
+        "replayed order without OrderSent cancelled in the gateway, yet open at the venue",
+    ),
+    (
+        34,
+        true,
+        "failed durable accept kept the reservation of an amend requested meanwhile",
+    ),
+    (
+        150,
+        true,
+        "failed durable accept kept the reservation of an amend requested meanwhile",
+    ),
+    (
+        2951,
+        false,
+        "an amend made durable after a report filled the order was pending for ever",
+    ),
 ];
 
 // Goal: the seeds of the bugs the simulation found stay fixed.
 #[test]
 fn regression_seeds() {
-    for &(seed, what) in REGRESSIONS {
-        if let Err(f) = run_seed(seed, &SimConfig::stress()) {
-            panic!("regression seed {seed} (stress profile; was: {what}) fails again:\n{f}");
+    for &(seed, stress, what) in REGRESSIONS {
+        let cfg = if stress {
+            SimConfig::stress()
+        } else {
+            SimConfig::default()
+        };
+        if let Err(f) = run_seed(seed, &cfg) {
+            panic!("regression seed {seed} (was: {what}) fails again:\n{f}");
         }
     }
 }

@@ -191,4 +191,10 @@ fn sigkill_under_orders_load_loses_nothing_answered_local() {
         v["audit"]["checked"], v["records"],
         "every record is chained: {v}"
     );
+    eprintln!(
+        "{cycles} SIGKILLs: {} keys tried, {answered_total} answered local before a kill, none \
+         lost, one order per key; journal and audit chain verify ({} records)",
+        history.len(),
+        v["records"]
+    );
 }

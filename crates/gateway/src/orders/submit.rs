@@ -366,7 +366,10 @@ pub fn apply_durable(gw: &Gateway, meta: DurableMeta, first_seq: u64) {
             }
         }
         DurableOp::Amend(a) => {
-            if let Some(o) = found {
+            // The amend was stored on the order when requested. A report may have settled it
+            // since (the order filled or was cancelled, and its reservation was given back
+            // then): only one still pending goes on.
+            if let Some(o) = found.filter(|o| o.amend.is_some()) {
                 let a = crate::orders::PendingAmend { durable: true, ..a };
                 match &o.venue {
                     Some(link) => {
@@ -473,12 +476,14 @@ pub fn fail_durable(gw: &Gateway, meta: DurableMeta) {
                 o.cancel_pending = false;
             }
         }
-        DurableOp::Amend(a) => {
+        DurableOp::Amend(_) => {
+            // Given back once: a report that settled the amend meanwhile gave it back already.
             if let Some(o) = part.get_mut(&account.id, meta.order_id) {
-                o.amend = None;
-                o.account
-                    .risk
-                    .close_open(o.symbol_idx, o.order.side, a.reserved_qty);
+                if let Some(pending) = o.amend.take() {
+                    o.account
+                        .risk
+                        .close_open(o.symbol_idx, o.order.side, pending.reserved_qty);
+                }
             }
         }
     }
