@@ -173,6 +173,7 @@ impl<'a> Replayer<'a> {
                 venue: gw.venues.by_name(o.venue),
                 sent: false,
                 maybe_sent: true,
+                venue_seq: 0,
                 acked: false,
                 amend: None,
             },

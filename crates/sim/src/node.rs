@@ -368,7 +368,7 @@ fn segment_mark(dir: &Path) -> Option<SegmentMark> {
 }
 
 /// The failed commit as it may have been left on disk: in the segment `mark` names, unless
-/// the commit needed a fresh segment of its own.
+/// the writer's roll replaced that file.
 fn failed_commit(
     first_seq: u64,
     frames: Vec<u8>,
@@ -377,8 +377,11 @@ fn failed_commit(
     sync_failed: bool,
 ) -> FailedCommit {
     let bytes = frames.len() as u64;
-    let segment =
-        mark.filter(|m| !(m.len > SEGMENT_HEADER as u64 && m.len + bytes > segment_bytes));
+    // Left behind only in a segment that held records before: a commit into a segment without
+    // records starts at that segment's own first seq, so the writer's roll after the failure
+    // creates the replacement under the same name (an atomic rename over it), and a commit
+    // too big for the segment went to a fresh one of its own.
+    let segment = mark.filter(|m| m.len > SEGMENT_HEADER as u64 && m.len + bytes <= segment_bytes);
     FailedCommit {
         first_seq,
         frames,

@@ -42,6 +42,9 @@ pub struct Order {
     /// The venue has reported on the order: it holds it. After a reconnect an order sent but
     /// never acknowledged gets its NEW again at once instead of a STATUS round trip.
     pub acked: bool,
+    /// The highest venue report number applied to the order (0: none yet). A report numbered
+    /// below it (resent after a gap, or reordered) shows an older state of the order.
+    pub venue_seq: u64,
     /// An amend the venue has not answered yet.
     pub amend: Option<PendingAmend>,
 }

@@ -140,6 +140,7 @@ pub fn submit(
         venue,
         sent: false,
         maybe_sent: false,
+        venue_seq: 0,
         acked: false,
         amend: None,
     };

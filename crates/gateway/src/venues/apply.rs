@@ -1,7 +1,7 @@
 //! What an execution report does to an order: one function, used live by the venue session and
 //! at startup by replay, so both arrive at the same order, fills and risk state.
 
-use switchyard_core::{OrderEvent, OrderStatus};
+use switchyard_core::{OrderEvent, OrderStatus, Side};
 use switchyard_protocol::venue::{ExecStatus, REASON_UNKNOWN_ORDER};
 
 use super::Cmd;
@@ -28,6 +28,11 @@ pub fn apply_report(o: &mut Order, r: &ExecutionRecord<'_>, now_ms: u64) -> Appl
     let before = (o.status, o.filled, o.order.qty, o.order.price, o.amend);
     let was_final = o.status.is_final();
     let mut then = None;
+    // A report older than one already applied to the order shows a past state: its size says
+    // nothing about a pending amend (an ACCEPTED resent after the REPLACED that followed it
+    // names the size from before the amend).
+    let current = r.venue_seq == 0 || r.venue_seq > o.venue_seq;
+    o.venue_seq = o.venue_seq.max(r.venue_seq);
     if r.status != X::Unknown {
         // The venue has the order, whatever the gateway journaled before a crash (its
         // `OrderSent` may be missing: lost in a failed commit): so it is at least SENT.
@@ -39,7 +44,7 @@ pub fn apply_report(o: &mut Order, r: &ExecutionRecord<'_>, now_ms: u64) -> Appl
     // and its REPLACED report is late (lost and resent, or behind this one): it names the new
     // size, or fills beyond the old one, or ends the order short of it. Take the amend first,
     // so the fill lands on the size the venue fills against.
-    if let (Some(a), false) = (o.amend, was_final) {
+    if let (Some(a), false, true) = (o.amend, was_final, current) {
         let took = match r.status {
             X::Replaced | X::ReplaceRejected | X::Unknown => false,
             _ if r.qty > 0 => {
@@ -90,6 +95,10 @@ pub fn apply_report(o: &mut Order, r: &ExecutionRecord<'_>, now_ms: u64) -> Appl
         X::CancelRejected => {
             apply_event(o, OrderEvent::CancelRejected, now_ms);
         }
+        // The venue may answer a REPLACE more than once (it goes again after a reconnect): an
+        // answer naming the terms the order already has, while another amend waits, belongs to
+        // the earlier amend and must not settle the one pending.
+        X::Replaced if answers_earlier_amend(o, r) => {}
         X::Replaced => replaced(o, r.qty, r.limit_price, now_ms),
         X::ReplaceRejected => {
             if let Some(a) = o.amend.take() {
@@ -115,7 +124,7 @@ pub fn apply_report(o: &mut Order, r: &ExecutionRecord<'_>, now_ms: u64) -> Appl
         if o.status == OrderStatus::CancelRequested {
             then = Some(Cmd::Cancel(o.id));
         } else if let Some(a) = o.amend {
-            if r.qty == a.qty && (a.price == 0 || r.limit_price == a.price) {
+            if current && r.qty == a.qty && (a.price == 0 || r.limit_price == a.price) {
                 replaced(o, r.qty, r.limit_price, now_ms);
             } else if a.durable {
                 // (One not durable yet goes out once it is, from the journal listener.)
@@ -137,6 +146,17 @@ pub fn apply_report(o: &mut Order, r: &ExecutionRecord<'_>, now_ms: u64) -> Appl
     }
 }
 
+/// A REPLACED that repeats the order's current terms while a different amend is pending.
+fn answers_earlier_amend(o: &Order, r: &ExecutionRecord<'_>) -> bool {
+    let Some(a) = o.amend else {
+        return false;
+    };
+    let price = |p: u64| if p == 0 { o.order.price } else { p };
+    let names_current = r.qty == o.order.qty && price(r.limit_price) == o.order.price;
+    let names_pending = r.qty == a.qty && (a.price == 0 || price(r.limit_price) == a.price);
+    r.qty > 0 && names_current && !names_pending
+}
+
 /// The venue took an amend: new size and price, and the position follows a smaller size.
 fn replaced(o: &mut Order, qty: u64, limit_price: u64, now_ms: u64) {
     let qty = if qty == 0 { o.order.qty } else { qty };
@@ -151,6 +171,14 @@ fn replaced(o: &mut Order, qty: u64, limit_price: u64, now_ms: u64) {
         o.account
             .risk
             .close_open(o.symbol_idx, o.order.side, held - qty);
+    } else if qty > held {
+        // The venue took a larger size than the position counts (a REPLACE still on its way
+        // when the gateway took the amend as refused): the position follows the venue.
+        let other = match o.order.side {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
+        };
+        o.account.risk.close_open(o.symbol_idx, other, qty - held);
     }
     o.order.qty = qty;
     if limit_price > 0 {
@@ -204,6 +232,7 @@ mod tests {
             venue: None,
             sent: true,
             maybe_sent: false,
+            venue_seq: 0,
             acked: true,
             amend: None,
         }
@@ -318,6 +347,7 @@ mod tests {
         r.qty = 10;
         assert_eq!(apply_report(&mut o, &r, 2).then, Some(Cmd::Replace(o.id)));
         r.qty = 12;
+        r.venue_seq = 2; // each report has its own number
         let a = apply_report(&mut o, &r, 3);
         assert!(a.moved && a.then.is_none());
         assert_eq!((o.order.qty, o.amend), (12, None));
@@ -368,6 +398,103 @@ mod tests {
             (OrderStatus::Filled, 6, 6)
         );
         assert_eq!(o.account.risk.position(0), 6);
+    }
+
+    // Goal: a report older than one already applied (resent after a gap) is not read as the
+    // venue taking a pending amend, even when the size it names is the amend's: the order was
+    // 10, amended to 14 (REPLACED #11 applied), then amended back to 10; the ACCEPTED #10 that
+    // arrives late names 10 from before the first amend, and the second amend stays pending.
+    #[test]
+    fn stale_reports_do_not_settle_an_amend() {
+        let mut o = order();
+        o.account.risk.close_open(0, Side::Sell, 4);
+        o.amend = Some(PendingAmend {
+            qty: 14,
+            price: 0,
+            reserved_qty: 4,
+            durable: true,
+        });
+        let replaced = ExecutionRecord {
+            venue_seq: 11,
+            qty: 14,
+            ..report(ExecStatus::Replaced, 0)
+        };
+        apply_report(&mut o, &replaced, 1);
+        assert_eq!((o.order.qty, o.amend, o.venue_seq), (14, None, 11));
+        let back = PendingAmend {
+            qty: 10,
+            price: 0,
+            reserved_qty: 0,
+            durable: true,
+        };
+        o.amend = Some(back);
+        let late = ExecutionRecord {
+            venue_seq: 10,
+            qty: 10,
+            ..report(ExecStatus::Accepted, 0)
+        };
+        apply_report(&mut o, &late, 2);
+        assert_eq!(
+            (o.order.qty, o.amend),
+            (14, Some(back)),
+            "stale report taken"
+        );
+        assert_eq!(o.venue_seq, 11);
+        // The same report, current (numbered after #11), does show the venue took it.
+        let current = ExecutionRecord {
+            venue_seq: 12,
+            ..late
+        };
+        apply_report(&mut o, &current, 3);
+        assert_eq!((o.order.qty, o.amend), (10, None));
+        assert_eq!(o.account.risk.position(0), 10);
+    }
+
+    // Goal: a second answer to an amend already applied (the REPLACE went twice) does not
+    // settle the next amend: the order is 14 after amending 10 → 14, an amend to 6 waits, and a
+    // REPLACED naming 14 arrives; the amend to 6 stays pending until its own answer.
+    #[test]
+    fn repeated_replaced_does_not_settle_the_next_amend() {
+        let mut o = order();
+        o.order.qty = 14;
+        let pending = PendingAmend {
+            qty: 6,
+            price: 0,
+            reserved_qty: 0,
+            durable: true,
+        };
+        o.amend = Some(pending);
+        let again = ExecutionRecord {
+            venue_seq: 5,
+            qty: 14,
+            limit_price: 100,
+            ..report(ExecStatus::Replaced, 0)
+        };
+        apply_report(&mut o, &again, 1);
+        assert_eq!((o.order.qty, o.amend), (14, Some(pending)));
+        let answer = ExecutionRecord {
+            venue_seq: 6,
+            qty: 6,
+            ..again
+        };
+        apply_report(&mut o, &answer, 2);
+        assert_eq!((o.order.qty, o.amend), (6, None));
+    }
+
+    // Goal: the venue took an amend the gateway had seen refused (the REPLACE was still on its
+    // way when the venue said it did not know the order): the size and the position follow
+    // the venue.
+    #[test]
+    fn a_larger_replace_without_pending_amend_counts_in_the_position() {
+        let mut o = order();
+        let late = ExecutionRecord {
+            venue_seq: 9,
+            qty: 14,
+            ..report(ExecStatus::Replaced, 0)
+        };
+        apply_report(&mut o, &late, 1);
+        assert_eq!(o.order.qty, 14);
+        assert_eq!(o.account.risk.position(0), 14);
     }
 
     // Goal: an amend moves the position by the size change; a refused one gives back what it
