@@ -85,6 +85,26 @@ const REGRESSIONS: &[(u64, bool, &str)] = &[
         false,
         "an amend made durable after a report filled the order was pending for ever",
     ),
+    (
+        4706,
+        false,
+        "a resent older ACCEPTED was read as the venue taking a pending amend",
+    ),
+    (
+        6854,
+        false,
+        "a repeated REPLACED of an earlier amend settled the pending one",
+    ),
+    (
+        7031,
+        false,
+        "a REPLACE the venue took after the gateway saw it refused: position short",
+    ),
+    (
+        6378,
+        false,
+        "harness: leftovers of a failed commit in a file the writer had replaced",
+    ),
 ];
 
 // Goal: the seeds of the bugs the simulation found stay fixed.
