@@ -76,6 +76,13 @@ pub enum Side {
 }
 
 impl Side {
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
+        }
+    }
+
     /// The binary protocol's encoding (1 = BUY, 2 = SELL).
     pub fn from_code(code: u8) -> Option<Side> {
         match code {

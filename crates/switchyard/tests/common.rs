@@ -46,6 +46,19 @@ impl Gateway {
     /// Like `start`, with a TOML file passed as `switchyard --config <file> gateway`.
     pub fn start_with_config(dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Gateway {
         let (http, tcp) = (free_port(), free_port());
+        let mut cmd = Gateway::command(dir, config, http, tcp);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn switchyard");
+        let mut g = Gateway { child, http, tcp };
+        g.wait_ready();
+        g
+    }
+
+    /// The `switchyard gateway` command the tests run: a clean environment, the given ports and
+    /// journal, and the test profile below; callers add their own variables (later ones win).
+    pub fn command(dir: &Path, config: Option<&Path>, http: u16, tcp: u16) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
         if let Some(c) = config {
             cmd.arg("--config").arg(c);
@@ -69,13 +82,7 @@ impl Gateway {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("spawn switchyard");
-        let mut g = Gateway { child, http, tcp };
-        g.wait_ready();
-        g
+        cmd
     }
 
     /// Ready = `/health` answers at all: 200, or 503 when a restored global kill switch is on.

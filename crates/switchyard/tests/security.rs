@@ -13,7 +13,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -1465,26 +1464,12 @@ fn https(cfg: &Arc<rustls::ClientConfig>, port: u16, req: &[u8]) -> std::io::Res
 /// Starts `switchyard gateway` with TLS; ready once `/health` answers over HTTPS.
 fn start_tls(dir: &std::path::Path, tls: &Tls, env: &[(&str, &str)]) -> Gateway {
     let (http, tcp) = (free_port(), free_port());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    cmd.arg("gateway")
-        .env_clear()
-        .env("GATEWAY_HOST", "127.0.0.1")
-        .env("GATEWAY_PORT", http.to_string())
-        .env("V3_TCP_ENABLE", "true")
-        .env("V3_TCP_PORT", tcp.to_string())
-        .env("JWT_HS256_SECRET", SECRET)
-        .env("GATEWAY_JOURNAL_DIR", dir)
-        .env("V3_SHARD_COUNT", "1")
+    let mut cmd = Gateway::command(dir, None, http, tcp);
+    cmd.env("V3_SHARD_COUNT", "1")
         // The machine is shared: a slow fdatasync must not turn a 202 into a timeout.
         .env("V2_DURABLE_WAIT_TIMEOUT_MS", "20000")
-        .env("V3_LOSS_GAP_TIMEOUT_MS", "600000")
-        .env("V3_DURABLE_CONFIRM_SOFT_REJECT_AGE_US", "0")
-        .env("V3_DURABLE_CONFIRM_HARD_REJECT_AGE_US", "0")
         .env("GATEWAY_TLS_CERT", &tls.cert_path)
-        .env("GATEWAY_TLS_KEY", &tls.key_path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .env("GATEWAY_TLS_KEY", &tls.key_path);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -145,10 +145,7 @@ struct Account {
 
 /// The opposite side before an operation, best level first, each level's queue oldest first.
 fn snapshot(book: &Book, taker: Side) -> Vec<Vec<RestingOrder>> {
-    let opp = match taker {
-        Side::Buy => Side::Sell,
-        Side::Sell => Side::Buy,
-    };
+    let opp = taker.opposite();
     let prices: Vec<u64> = book.levels(opp).map(|(p, _)| p).collect();
     prices.into_iter().map(|p| book.queue(opp, p)).collect()
 }

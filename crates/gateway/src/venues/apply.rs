@@ -1,7 +1,7 @@
 //! What an execution report does to an order: one function, used live by the venue session and
 //! at startup by replay, so both arrive at the same order, fills and risk state.
 
-use switchyard_core::{OrderEvent, OrderStatus, Side};
+use switchyard_core::{OrderEvent, OrderStatus};
 use switchyard_protocol::venue::{ExecStatus, REASON_UNKNOWN_ORDER};
 
 use super::Cmd;
@@ -174,11 +174,9 @@ fn replaced(o: &mut Order, qty: u64, limit_price: u64, now_ms: u64) {
     } else if qty > held {
         // The venue took a larger size than the position counts (a REPLACE still on its way
         // when the gateway took the amend as refused): the position follows the venue.
-        let other = match o.order.side {
-            Side::Buy => Side::Sell,
-            Side::Sell => Side::Buy,
-        };
-        o.account.risk.close_open(o.symbol_idx, other, qty - held);
+        o.account
+            .risk
+            .close_open(o.symbol_idx, o.order.side.opposite(), qty - held);
     }
     o.order.qty = qty;
     if limit_price > 0 {
@@ -235,6 +233,16 @@ mod tests {
             venue_seq: 0,
             acked: true,
             amend: None,
+        }
+    }
+
+    /// A durable amend to `qty` at the same price, `reserved_qty` of it reserved.
+    fn amend(qty: u64, reserved_qty: u64) -> PendingAmend {
+        PendingAmend {
+            qty,
+            price: 0,
+            reserved_qty,
+            durable: true,
         }
     }
 
@@ -338,12 +346,7 @@ mod tests {
         assert_eq!(apply_report(&mut o, &r, 1).then, Some(Cmd::Cancel(o.id)));
 
         let mut o = order();
-        o.amend = Some(PendingAmend {
-            qty: 12,
-            price: 0,
-            reserved_qty: 2,
-            durable: true,
-        });
+        o.amend = Some(amend(12, 2));
         r.qty = 10;
         assert_eq!(apply_report(&mut o, &r, 2).then, Some(Cmd::Replace(o.id)));
         r.qty = 12;
@@ -360,12 +363,7 @@ mod tests {
         // Amend 10 → 14 (4 reserved); the venue fills 12 and the REPLACED comes after.
         let mut o = order();
         o.account.risk.close_open(0, Side::Sell, 4);
-        o.amend = Some(PendingAmend {
-            qty: 14,
-            price: 0,
-            reserved_qty: 4,
-            durable: true,
-        });
+        o.amend = Some(amend(14, 4));
         apply_report(&mut o, &report(ExecStatus::PartiallyFilled, 12), 1);
         assert_eq!(
             (o.status, o.filled, o.order.qty),
@@ -375,23 +373,13 @@ mod tests {
         assert_eq!(o.account.risk.position(0), 14);
         // The venue fills exactly the old size: PARTIALLY_FILLED 10 of 14, not FILLED.
         let mut o = order();
-        o.amend = Some(PendingAmend {
-            qty: 14,
-            price: 0,
-            reserved_qty: 4,
-            durable: true,
-        });
+        o.amend = Some(amend(14, 4));
         o.account.risk.close_open(0, Side::Sell, 4);
         apply_report(&mut o, &report(ExecStatus::PartiallyFilled, 10), 1);
         assert_eq!((o.status, o.order.qty), (OrderStatus::PartiallyFilled, 14));
         // Amend 10 → 6; the venue fills 6 (FILLED) before the REPLACED arrives.
         let mut o = order();
-        o.amend = Some(PendingAmend {
-            qty: 6,
-            price: 0,
-            reserved_qty: 0,
-            durable: true,
-        });
+        o.amend = Some(amend(6, 0));
         apply_report(&mut o, &report(ExecStatus::Filled, 6), 1);
         assert_eq!(
             (o.status, o.filled, o.order.qty),
@@ -408,12 +396,7 @@ mod tests {
     fn stale_reports_do_not_settle_an_amend() {
         let mut o = order();
         o.account.risk.close_open(0, Side::Sell, 4);
-        o.amend = Some(PendingAmend {
-            qty: 14,
-            price: 0,
-            reserved_qty: 4,
-            durable: true,
-        });
+        o.amend = Some(amend(14, 4));
         let replaced = ExecutionRecord {
             venue_seq: 11,
             qty: 14,
@@ -421,12 +404,7 @@ mod tests {
         };
         apply_report(&mut o, &replaced, 1);
         assert_eq!((o.order.qty, o.amend, o.venue_seq), (14, None, 11));
-        let back = PendingAmend {
-            qty: 10,
-            price: 0,
-            reserved_qty: 0,
-            durable: true,
-        };
+        let back = amend(10, 0);
         o.amend = Some(back);
         let late = ExecutionRecord {
             venue_seq: 10,
@@ -457,12 +435,7 @@ mod tests {
     fn repeated_replaced_does_not_settle_the_next_amend() {
         let mut o = order();
         o.order.qty = 14;
-        let pending = PendingAmend {
-            qty: 6,
-            price: 0,
-            reserved_qty: 0,
-            durable: true,
-        };
+        let pending = amend(6, 0);
         o.amend = Some(pending);
         let again = ExecutionRecord {
             venue_seq: 5,
@@ -516,12 +489,7 @@ mod tests {
         assert_eq!(o.account.risk.position(0), 6);
         // A larger size was reserved (+4) and refused: back to 6.
         o.account.risk.close_open(0, Side::Sell, 4);
-        o.amend = Some(PendingAmend {
-            qty: 10,
-            price: 0,
-            reserved_qty: 4,
-            durable: true,
-        });
+        o.amend = Some(amend(10, 4));
         apply_report(&mut o, &report(ExecStatus::ReplaceRejected, 0), 2);
         assert_eq!((o.order.qty, o.amend), (6, None));
         assert_eq!(o.account.risk.position(0), 6);

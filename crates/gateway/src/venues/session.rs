@@ -321,7 +321,7 @@ pub fn after_logon<E>(
         ask,
         sent: 0,
         answered_at_start: link.status_answers.load(Ordering::Acquire),
-        progress: None,
+        progress: (0, Instant::now()),
     })
 }
 
@@ -338,7 +338,7 @@ pub struct StatusSweep {
     /// `VenueLink::status_answers` when the sweep began: answers since then are its credit.
     answered_at_start: u64,
     /// Answers counted, and when that count last moved (for the stall rule).
-    progress: Option<(u64, Instant)>,
+    progress: (u64, Instant),
 }
 
 impl StatusSweep {
@@ -362,22 +362,17 @@ impl StatusSweep {
             .load(Ordering::Acquire)
             .wrapping_sub(self.answered_at_start);
         let now = Instant::now();
-        let moved = match self.progress {
-            Some((n, _)) if n == answered => false,
-            _ => {
-                self.progress = Some((answered, now));
-                true
-            }
-        };
+        if answered != self.progress.0 {
+            self.progress = (answered, now);
+        }
         if self.sent.saturating_sub(answered) >= window {
-            let since = self.progress.map_or(now, |(_, t)| t);
-            if moved || now.duration_since(since) < stall {
+            if now.duration_since(self.progress.1) < stall {
                 return None;
             }
             tracing::warn!(venue = %link.name, unanswered = self.sent - answered,
                 "status sweep: answers stopped; going on");
             self.answered_at_start = self.answered_at_start.wrapping_sub(self.sent - answered);
-            self.progress = Some((self.sent, now));
+            self.progress = (self.sent, now);
         }
         self.ask.pop_front();
         self.sent += 1;
