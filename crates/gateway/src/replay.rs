@@ -264,6 +264,17 @@ impl<'a> Replayer<'a> {
             if o.status.is_final() {
                 return Ok(());
             }
+            // The live path refuses an amend while another is pending, so an earlier one still
+            // pending here was settled by a record a failed commit lost (a venue's answer is
+            // applied before it is journaled, and not written again when its commit fails).
+            // Its answer is unknown: take it as refused, as the live path does when it gives
+            // up on an amend, and give back what it reserved. A venue that did apply it says
+            // so in its status report after the restart.
+            if let Some(earlier) = o.amend.take() {
+                o.account
+                    .risk
+                    .close_open(o.symbol_idx, o.order.side, earlier.reserved_qty);
+            }
             let extra_qty = a.qty.saturating_sub(o.order.qty);
             let price = if a.price > 0 { a.price } else { o.order.price };
             let old_notional = o.order.qty as u128 * o.order.price as u128;
@@ -419,4 +430,96 @@ pub fn restart_floor_records(gw: &Gateway) -> switchyard_journal::BatchBuf {
         first = false;
     }
     buf
+}
+
+#[cfg(test)]
+mod tests {
+    use switchyard_core::{NewOrder, OrderId, OrderType, Side, Symbol, TimeInForce};
+    use switchyard_journal::Record;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::server::{build_shards, build_verifier};
+
+    /// A one-shard gateway routing to one venue (`sim`) that is never connected.
+    fn gateway() -> Gateway {
+        let mut cfg = Config::default();
+        cfg.auth.secret = "unit-secret".into();
+        cfg.v3.shard_count = 1;
+        cfg.venues.transport = "tcp".into();
+        let risk = cfg.risk_limits().unwrap();
+        let auth = build_verifier(&cfg).unwrap();
+        let (shards, _queues) = build_shards(&cfg);
+        let (control, _) = crossbeam_channel::bounded(64);
+        Gateway::new(cfg, risk, auth, shards, control)
+    }
+
+    fn replay(gw: &Gateway, records: &[(u16, Vec<u8>)]) {
+        let mut r = Replayer::new(gw);
+        for (i, (kind, payload)) in records.iter().enumerate() {
+            r.apply(Record {
+                seq: i as u64 + 1,
+                time_ns: 1_000_000_000,
+                kind: *kind,
+                payload,
+            });
+        }
+    }
+
+    // Goal: replay rebuilds the position an account held live when a failed commit lost the
+    // venue's answer to an amend (stress simulation seeds 1626 and 1988): the next amend finds
+    // the earlier one still pending and must not add its reservation on top.
+    #[test]
+    fn an_amend_whose_answer_was_lost_gives_back_its_reservation() {
+        let gw = gateway();
+        let id = OrderId::new(0, 1);
+        let order = NewOrder {
+            symbol: Symbol::parse(b"AAPL").unwrap(),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            time_in_force: TimeInForce::Gtc,
+            qty: 19,
+            price: 100,
+            expire_at_ms: None,
+        };
+        let mut accepted = Vec::new();
+        OrderAccepted {
+            order_id: id,
+            accept_seq: 1,
+            received_at_ns: 1_000_000_000,
+            order,
+            account_id: "acct",
+            idempotency_key: "key-1",
+            client_order_id: None,
+            venue: "sim",
+        }
+        .encode(&mut accepted);
+        let amend = |qty| {
+            let mut p = Vec::new();
+            AmendRequested {
+                order_id: id,
+                qty,
+                price: 0,
+                account_id: "acct",
+            }
+            .encode(&mut p);
+            (KIND_AMEND_REQUESTED, p)
+        };
+        // Amend to 31 (12 reserved), its REPLACE_REJECTED lost, then amend to 28 (9 reserved).
+        replay(
+            &gw,
+            &[(KIND_ORDER_ACCEPTED, accepted), amend(31), amend(28)],
+        );
+        let (slot, _) = gw.risk.symbol(&order.symbol).unwrap();
+        let account = gw.account("acct");
+        assert_eq!(
+            account.risk.position(slot as usize),
+            28,
+            "19 held + 9 reserved"
+        );
+        let part = gw.orders.lock("acct");
+        let o = part.get("acct", id).unwrap();
+        let a = o.amend.expect("the later amend pends");
+        assert_eq!((o.order.qty, a.qty, a.reserved_qty), (19, 28, 9));
+    }
 }

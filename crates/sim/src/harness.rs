@@ -1699,9 +1699,28 @@ impl Sim {
                 let want = expected.get(&(a, slot as u16)).copied().unwrap_or(0);
                 let have = acct.risk.position(slot);
                 if have != want {
+                    let held: Vec<String> = self
+                        .orders
+                        .values()
+                        .filter(|o| o.account == a)
+                        .filter_map(|o| {
+                            let c = o.last.filter(|c| c.symbol_idx as usize == slot)?;
+                            Some(format!(
+                                "{} {:?} {:?} qty {} filled {} amend {:?} reserved {}",
+                                order_ref(o.id),
+                                o.spec.side,
+                                c.status,
+                                c.qty,
+                                c.filled,
+                                c.amend_qty,
+                                c.reserved
+                            ))
+                        })
+                        .collect();
                     return Err(format!(
-                        "POSITION of {} slot {slot} is {have}, its orders hold {want}",
-                        account_name(a)
+                        "POSITION of {} slot {slot} is {have}, its orders hold {want}: [{}]",
+                        account_name(a),
+                        held.join("; ")
                     ));
                 }
             }

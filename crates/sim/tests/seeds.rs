@@ -105,6 +105,16 @@ const REGRESSIONS: &[(u64, bool, &str)] = &[
         false,
         "harness: leftovers of a failed commit in a file the writer had replaced",
     ),
+    (
+        1988,
+        true,
+        "replay added a new amend's reservation to one whose lost answer had settled it",
+    ),
+    (
+        1626,
+        true,
+        "replay added a new amend's reservation to one whose lost answer had settled it",
+    ),
 ];
 
 // Goal: the seeds of the bugs the simulation found stay fixed.
