@@ -214,24 +214,11 @@ mod tests {
     use switchyard_core::{OrderType, Side, TimeInForce};
 
     use super::*;
-    use crate::config::Config;
-    use crate::server::{build_shards, build_verifier, ShardQueues};
+    use crate::server::{unit_gateway, ShardQueues};
     use crate::state::Principal;
 
     fn gateway() -> (Gateway, ShardQueues, crossbeam_channel::Receiver<Control>) {
-        let mut cfg = Config::default();
-        cfg.auth.secret = "unit-secret".into();
-        cfg.v3.shard_count = 1;
-        cfg.v3.ingress_queue_capacity = 16;
-        let risk = cfg.risk_limits().unwrap();
-        let auth = build_verifier(&cfg).unwrap();
-        let (shards, queues) = build_shards(&cfg);
-        let (control, control_rx) = crossbeam_channel::bounded(64);
-        (
-            Gateway::new(cfg, risk, auth, shards, control),
-            queues,
-            control_rx,
-        )
+        unit_gateway(|cfg| cfg.v3.ingress_queue_capacity = 16)
     }
 
     fn principal(gw: &Gateway) -> Principal {

@@ -438,20 +438,11 @@ mod tests {
     use switchyard_journal::Record;
 
     use super::*;
-    use crate::config::Config;
-    use crate::server::{build_shards, build_verifier};
+    use crate::server::unit_gateway;
 
     /// A one-shard gateway routing to one venue (`sim`) that is never connected.
     fn gateway() -> Gateway {
-        let mut cfg = Config::default();
-        cfg.auth.secret = "unit-secret".into();
-        cfg.v3.shard_count = 1;
-        cfg.venues.transport = "tcp".into();
-        let risk = cfg.risk_limits().unwrap();
-        let auth = build_verifier(&cfg).unwrap();
-        let (shards, _queues) = build_shards(&cfg);
-        let (control, _) = crossbeam_channel::bounded(64);
-        Gateway::new(cfg, risk, auth, shards, control)
+        unit_gateway(|cfg| cfg.venues.transport = "tcp".into()).0
     }
 
     fn replay(gw: &Gateway, records: &[(u16, Vec<u8>)]) {

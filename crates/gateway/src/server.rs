@@ -246,6 +246,28 @@ pub fn build_verifier(cfg: &Config) -> anyhow::Result<Verifier> {
     .map_err(|e| anyhow::anyhow!("configuration: JWT_HS256_KEYS: {e}"))
 }
 
+/// A gateway built in-process for unit tests, no thread started: `Config::default()` with a
+/// unit-test secret and one shard, then whatever `tune` changes. Returns the gateway, its shard
+/// queues (the engines' ends) and the control queue's receiver.
+#[cfg(test)]
+pub(crate) fn unit_gateway(
+    tune: impl FnOnce(&mut Config),
+) -> (Gateway, ShardQueues, crossbeam_channel::Receiver<Control>) {
+    let mut cfg = Config::default();
+    cfg.auth.secret = "unit-secret".into();
+    cfg.v3.shard_count = 1;
+    tune(&mut cfg);
+    let risk = cfg.risk_limits().expect("risk limits");
+    let auth = build_verifier(&cfg).expect("verifier");
+    let (shards, queues) = build_shards(&cfg);
+    let (control, control_rx) = crossbeam_channel::bounded(64);
+    (
+        Gateway::new(cfg, risk, auth, shards, control),
+        queues,
+        control_rx,
+    )
+}
+
 /// The journal fault plan asked for by configuration (tests and drills only).
 fn fault_plan(cfg: &Config) -> Option<FaultPlan> {
     let j = &cfg.journal;
