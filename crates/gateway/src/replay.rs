@@ -211,12 +211,8 @@ impl<'a> Replayer<'a> {
             }
             o.last_update_ms = at_ns / 1_000_000;
             if !was_final && o.status.is_final() {
-                // As the live paths end an order (`apply_report`, `cancel_without_venue`): the
-                // unfilled rest and what a pending amend reserved leave the position, and the
-                // amend is over.
-                let reserved = o.amend.take().map_or(0, |a| a.reserved_qty);
-                let open = o.open_qty() + reserved;
-                o.account.risk.close_open(o.symbol_idx, o.order.side, open);
+                // As the live paths end an order (`apply_report`, `cancel_without_venue`).
+                o.release_open();
             }
         }
         Ok(())
@@ -270,11 +266,7 @@ impl<'a> Replayer<'a> {
             // Its answer is unknown: take it as refused, as the live path does when it gives
             // up on an amend, and give back what it reserved. A venue that did apply it says
             // so in its status report after the restart.
-            if let Some(earlier) = o.amend.take() {
-                o.account
-                    .risk
-                    .close_open(o.symbol_idx, o.order.side, earlier.reserved_qty);
-            }
+            o.drop_amend();
             let extra_qty = a.qty.saturating_sub(o.order.qty);
             let price = if a.price > 0 { a.price } else { o.order.price };
             let old_notional = o.order.qty as u128 * o.order.price as u128;

@@ -104,6 +104,25 @@ impl Order {
         self.order.qty.saturating_sub(self.filled)
     }
 
+    /// The pending amend is over without the venue taking it (refused, its journal write
+    /// failed, or its answer was lost): what it reserved leaves the account's projected position.
+    pub fn drop_amend(&mut self) {
+        if let Some(a) = self.amend.take() {
+            self.account
+                .risk
+                .close_open(self.symbol_idx, self.order.side, a.reserved_qty);
+        }
+    }
+
+    /// The order has ended: its unfilled rest and what a pending amend reserved leave the
+    /// account's projected position, and the amend is over.
+    pub fn release_open(&mut self) {
+        let open = self.open_qty() + self.amend.take().map_or(0, |a| a.reserved_qty);
+        self.account
+            .risk
+            .close_open(self.symbol_idx, self.order.side, open);
+    }
+
     /// Publishes the order's current state to its stream subscribers.
     pub fn publish(&self, hub: &crate::stream::Hub, name: &'static str) {
         let mut data = Vec::with_capacity(320);

@@ -400,15 +400,13 @@ pub fn apply_durable(gw: &Gateway, meta: DurableMeta, first_seq: u64) {
 /// The gateway's own cancel of an order no venue holds (its `OrderUpdated{CANCELED}` is
 /// journaled by the caller); true if the order moved.
 pub(crate) fn cancel_without_venue(gw: &Gateway, o: &mut Order, now_ms: u64) -> bool {
-    let open = o.open_qty() + o.amend.map_or(0, |a| a.reserved_qty);
     let event = OrderEvent::Canceled {
         filled_total: o.filled,
     };
     if !apply_event(o, event, now_ms) {
         return false;
     }
-    o.amend = None;
-    o.account.risk.close_open(o.symbol_idx, o.order.side, open);
+    o.release_open();
     o.publish(&gw.hub, "order_update");
     true
 }
@@ -461,15 +459,11 @@ pub fn fail_durable(gw: &Gateway, meta: DurableMeta) {
         DurableOp::Accept(reservation) => {
             gw.durable_bp.inflight.fetch_sub(1, Ordering::Relaxed);
             // Rolled back with its key, so that a retry with the same key creates it anew.
-            if let Some(o) = part.remove(&account.id, meta.order_id, None) {
+            if let Some(mut o) = part.remove(&account.id, meta.order_id, None) {
                 account.risk.release(&reservation);
                 // An amend requested meanwhile fails with it (same batch or later) and finds
                 // no order: give back what it reserved now.
-                if let Some(a) = o.amend {
-                    account
-                        .risk
-                        .close_open(o.symbol_idx, o.order.side, a.reserved_qty);
-                }
+                o.drop_amend();
             }
         }
         DurableOp::Cancel => {
@@ -480,11 +474,7 @@ pub fn fail_durable(gw: &Gateway, meta: DurableMeta) {
         DurableOp::Amend(_) => {
             // Given back once: a report that settled the amend meanwhile gave it back already.
             if let Some(o) = part.get_mut(&account.id, meta.order_id) {
-                if let Some(pending) = o.amend.take() {
-                    o.account
-                        .risk
-                        .close_open(o.symbol_idx, o.order.side, pending.reserved_qty);
-                }
+                o.drop_amend();
             }
         }
     }

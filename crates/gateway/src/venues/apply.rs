@@ -100,13 +100,7 @@ pub fn apply_report(o: &mut Order, r: &ExecutionRecord<'_>, now_ms: u64) -> Appl
         // the earlier amend and must not settle the one pending.
         X::Replaced if answers_earlier_amend(o, r) => {}
         X::Replaced => replaced(o, r.qty, r.limit_price, now_ms),
-        X::ReplaceRejected => {
-            if let Some(a) = o.amend.take() {
-                o.account
-                    .risk
-                    .close_open(o.symbol_idx, o.order.side, a.reserved_qty);
-            }
-        }
+        X::ReplaceRejected => o.drop_amend(),
         X::Unknown if was_final => {}
         // The venue has not seen the order: send it again (NEW is idempotent by order id).
         // Even with a cancel pending the gateway cannot cancel it alone: the first NEW may
@@ -133,11 +127,7 @@ pub fn apply_report(o: &mut Order, r: &ExecutionRecord<'_>, now_ms: u64) -> Appl
         }
     }
     if !was_final && o.status.is_final() {
-        let mut open = o.open_qty();
-        if let Some(a) = o.amend.take() {
-            open += a.reserved_qty;
-        }
-        o.account.risk.close_open(o.symbol_idx, o.order.side, open);
+        o.release_open();
     }
     Applied {
         moved: before != (o.status, o.filled, o.order.qty, o.order.price, o.amend),
