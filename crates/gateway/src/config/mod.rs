@@ -1030,7 +1030,7 @@ pub struct StreamSection {
     /// `SSE_REPLAY_MAX_EVENTS`: events kept for replay, all scopes together (also bounds
     /// the tracked accounts and orders: a scope is forgotten with its last buffered event).
     pub replay_max_events: usize,
-    /// `SSE_REPLAY_MAX_BYTES`: bytes kept for replay (frame + key + 192 B per event).
+    /// `SSE_REPLAY_MAX_BYTES`: bytes kept for replay (data + key + 192 B per event).
     pub replay_max_bytes: usize,
 }
 

@@ -2,22 +2,24 @@
 //!
 //! `publish` puts a small record on a bounded crossbeam queue (`try_send`, never blocks). One
 //! dispatcher thread drains it in batches and, under the state lock, for each event: assigns
-//! the next global id, renders the SSE frame once, appends the event to the replay log and the
-//! id to its account's and order's rings, and `try_send`s an `Arc` of it to the queue of each
-//! subscriber of that account and of that order (the fan-out; no other per-event work depends
-//! on the number of subscribers). `subscribe` takes the same lock to compute its replay and
+//! the next global id, appends the event to the replay log and the id to its account's and
+//! order's rings, and `try_send`s an `Arc` of it to the queue of each subscriber of that
+//! account and of that order (the fan-out; no other per-event work depends on the number of
+//! subscribers). The SSE frame is rendered by the consumer that writes it, not here: most
+//! events are never streamed (every order publishes two, whether or not anyone listens), and
+//! the dispatcher is one thread for the whole gateway. `subscribe` takes the same lock to compute its replay and
 //! register, so replay and live join without gap or duplicate.
 //!
 //! Memory is bounded by count and bytes wherever it can grow:
 //! - the replay log holds at most `replay_max_events` events and `replay_max_bytes` bytes
-//!   (frame + key + [`EVENT_OVERHEAD`] each); evicting an event also removes its id from the
+//!   (data + key + [`EVENT_OVERHEAD`] each); evicting an event also removes its id from the
 //!   front of its rings, so every ring entry is in the log, and a scope whose ring empties is
 //!   forgotten (least recently updated first, by construction): tracked accounts and orders
 //!   are each at most `replay_max_events`;
 //! - rings are capped at `buffer_size` (account) and `order_buffer_size` (order) ids;
 //! - the dispatch queue at `dispatch_queue_capacity` records;
 //! - each subscriber's queue at `client_queue_capacity` events and `client_queue_max_bytes`
-//!   frame bytes: a subscriber that would exceed either is cut off (never waited for);
+//!   frame bytes ([`Event::frame_size`]): a subscriber that would exceed either is cut off (never waited for);
 //! - subscribers at `max_clients`.
 //!
 //! [`Filter::All`] (the operations console's `GET /stream?scope=all`, for `ops` tokens only)
@@ -40,9 +42,7 @@
 //!   `Last-Event-ID` from an earlier process (or from the future) is answered with a resync.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
 use std::future::poll_fn;
-use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -52,17 +52,19 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+use super::rings::Rings;
 use crate::config::StreamSection;
 use crate::metrics::{inc, sse::SseMetrics};
 
-/// Bookkeeping bytes per event in the replay log beyond its frame and key: the `Event` in its
-/// `Arc` (128), the shared header `Bytes` allocates when `data` slices the frame (32), the log
-/// slot and two ring slots (24), rounded up.
+/// Bookkeeping bytes per event in the replay log beyond its data and key: the `Event` in its
+/// `Arc` (96), the shared header of the data's `Bytes` (32), the log slot and two ring slots
+/// (24), the spare capacity of the data's buffer, rounded up.
 pub const EVENT_OVERHEAD: usize = 192;
+/// An SSE frame's bytes beyond its name and data: `id: ` with up to 20 digits and a line
+/// break, `event: ` and its line break, `data: `, and the closing blank line.
+const FRAME_FIXED: usize = 4 + 20 + 1 + 7 + 1 + 6 + 2;
 /// Slots of the table of dispatch-overflow losses, by account hash.
 const LOSS_SLOTS: usize = 1024;
-/// Slots of the tables of forgotten scopes, by scope hash.
-const GONE_SLOTS: usize = 4096;
 /// Events the dispatcher handles per lock hold (bounds how long `subscribe` can wait).
 const BATCH_MAX: usize = 256;
 /// Fixed seeds: publishers and the dispatcher must agree on slots.
@@ -146,10 +148,8 @@ pub struct Event {
     /// Global, monotonically increasing.
     pub id: u64,
     pub name: &'static str,
-    /// The event's JSON (a slice of `frame` unless it had line breaks).
+    /// The event's JSON, as published.
     pub data: Bytes,
-    /// `id: <id>\nevent: <name>\ndata: <json>\n\n`, rendered once.
-    pub frame: Bytes,
     /// Monotonic ns of the `publish` call (for the delivery delay).
     pub published_mono_ns: u64,
     key: ScopeKey,
@@ -164,8 +164,30 @@ impl Event {
         self.key.order()
     }
 
+    /// `id: <id>\nevent: <name>\ndata: <json>\n\n`, rendered for the connection that writes
+    /// it (a copy of the data, ~300 bytes: cheaper than keeping a second copy of every event
+    /// in the replay log for the few that are streamed).
+    pub fn frame(&self) -> Bytes {
+        Bytes::from(render_frame(Some(self.id), self.name, &self.data))
+    }
+
+    /// What the event's frame counts against a subscriber's `client_queue_max_bytes`: its
+    /// length, give or take the id's digits and the extra `data: ` prefixes of multi-line data.
+    pub fn frame_size(&self) -> usize {
+        self.data.len() + self.name.len() + FRAME_FIXED
+    }
+
     fn cost(&self) -> usize {
-        self.frame.len() + self.key.0.len() + EVENT_OVERHEAD
+        self.data.len() + self.key.0.len() + EVENT_OVERHEAD
+    }
+
+    /// Whether the event belongs to an `Account` or `Order` subscription with map key `key`.
+    fn in_scope(&self, filter: &Filter, key: &str) -> bool {
+        match filter {
+            Filter::Account(a) => self.account() == a,
+            Filter::Order { .. } => &*self.key.0 == key,
+            Filter::All => true,
+        }
     }
 }
 
@@ -177,7 +199,7 @@ struct ScopeKey(Box<str>);
 impl ScopeKey {
     fn new(account: &str, order_id: Option<&str>) -> ScopeKey {
         let mut s = String::with_capacity(8 + account.len() + order_id.map_or(0, str::len));
-        let _ = write!(s, "{:08x}", account.len() as u32);
+        crate::records::push_hex(&mut s, account.len() as u64, 8);
         s.push_str(account);
         if let Some(o) = order_id {
             s.push_str(o);
@@ -277,8 +299,9 @@ impl Shared {
         (self.hasher.hash_one(account) % LOSS_SLOTS as u64) as usize
     }
 
-    fn gone_slot(&self, key: &str) -> usize {
-        (self.hasher.hash_one(key) % GONE_SLOTS as u64) as usize
+    /// The key of a scope's ring: the hash of the account, or of the order's [`ScopeKey`].
+    fn scope_hash(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key)
     }
 }
 
@@ -300,19 +323,6 @@ struct Sub {
     shared: Arc<SubShared>,
 }
 
-/// The ids of one scope's recent events, oldest first; every one is in the log.
-struct Ring {
-    ids: VecDeque<u64>,
-    /// The newest id of this scope that is no longer available (0 = none).
-    lost_upto: u64,
-}
-
-impl Ring {
-    fn oldest(&self) -> Option<u64> {
-        self.ids.front().copied()
-    }
-}
-
 type Map<V> = HashMap<Box<str>, V, ahash::RandomState>;
 
 /// Everything the dispatcher and `subscribe` share, behind one lock.
@@ -323,10 +333,9 @@ struct State {
     closed: bool,
     log: VecDeque<Arc<Event>>,
     log_bytes: usize,
-    accounts: Map<Ring>,
-    orders: Map<Ring>,
-    gone_accounts: Box<[u64]>,
-    gone_orders: Box<[u64]>,
+    /// The ids of each scope's events in the log (every ring entry is in the log).
+    accounts: Rings,
+    orders: Rings,
     /// Per loss slot: the id of the latest loss marker (events before it may be missing).
     loss_mark: Box<[u64]>,
     account_subs: Map<Vec<Sub>>,
@@ -354,8 +363,10 @@ impl Hub {
         hub
     }
 
-    /// The hub and its dispatcher, not yet running (tests drive it step by step).
-    pub(crate) fn unstarted(limits: Limits, metrics: Arc<SseMetrics>) -> (Hub, Dispatcher) {
+    /// The hub and its dispatcher, not yet running (tests and the criterion benchmark drive
+    /// it step by step).
+    #[doc(hidden)]
+    pub fn unstarted(limits: Limits, metrics: Arc<SseMetrics>) -> (Hub, Dispatcher) {
         let (tx, rx) = crossbeam_channel::bounded(limits.dispatch_queue);
         let base_id = crate::clock::wall_ns() / 1_000;
         let hasher = ahash::RandomState::with_seeds(SEEDS[0], SEEDS[1], SEEDS[2], SEEDS[3]);
@@ -366,10 +377,8 @@ impl Hub {
                 closed: false,
                 log: VecDeque::new(),
                 log_bytes: 0,
-                accounts: Map::default(),
-                orders: Map::default(),
-                gone_accounts: vec![0; GONE_SLOTS].into_boxed_slice(),
-                gone_orders: vec![0; GONE_SLOTS].into_boxed_slice(),
+                accounts: Rings::new(limits.account_ring),
+                orders: Rings::new(limits.order_ring),
                 loss_mark: vec![0; LOSS_SLOTS].into_boxed_slice(),
                 account_subs: Map::default(),
                 order_subs: Map::default(),
@@ -544,8 +553,10 @@ enum Step {
     Closed,
 }
 
-/// The dispatcher: drains the publish queue. Runs on its own thread (`run`); tests call `step`.
-pub(crate) struct Dispatcher {
+/// The dispatcher: drains the publish queue. Runs on its own thread (`run`); tests and the
+/// criterion benchmark call `step`.
+#[doc(hidden)]
+pub struct Dispatcher {
     rx: Receiver<Pending>,
     shared: Arc<Shared>,
     batch: Vec<Pending>,
@@ -581,10 +592,10 @@ impl Dispatcher {
         }
     }
 
-    #[cfg(test)]
-    /// Handles one batch (tests drive the dispatcher with this). Blocks for the first record
-    /// if `block`. False when there was nothing to do.
-    pub(crate) fn step(&mut self, block: bool) -> bool {
+    /// Handles one batch (tests and the benchmark drive the dispatcher with this). Blocks for
+    /// the first record if `block`. False when there was nothing to do.
+    #[doc(hidden)]
+    pub fn step(&mut self, block: bool) -> bool {
         matches!(self.next_batch(block), Step::Dispatched)
     }
 
@@ -640,29 +651,27 @@ impl Dispatcher {
     }
 }
 
-/// Renders an SSE frame: `id:` (if any), `event:`, one `data:` line per line of `data`.
+/// Renders an SSE frame: `id:` (if any), `event:`, one `data:` line per line of `data` (a
+/// line ends at `\n`, `\r` or `\r\n`). Copies `data` in runs between line breaks; JSON from
+/// our serializer has none, so that is one copy.
 pub fn render_frame(id: Option<u64>, name: &str, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + name.len() + 40);
+    let mut out = Vec::with_capacity(data.len() + name.len() + FRAME_FIXED);
     if let Some(id) = id {
-        let _ = writeln!(out, "id: {id}");
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+        out.push(b'\n');
     }
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\ndata: ");
-    let mut i = 0;
-    while i < data.len() {
-        match data[i] {
-            b'\r' => {
-                out.extend_from_slice(b"\ndata: ");
-                if data.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b'\n' => out.extend_from_slice(b"\ndata: "),
-            b => out.push(b),
-        }
-        i += 1;
+    let mut rest = data;
+    while let Some(i) = memchr::memchr2(b'\n', b'\r', rest) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(b"\ndata: ");
+        let crlf = rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n');
+        rest = &rest[i + 1 + usize::from(crlf)..];
     }
+    out.extend_from_slice(rest);
     out.extend_from_slice(b"\n\n");
     out
 }
@@ -695,7 +704,7 @@ enum Push {
 
 /// Queues `ev` for one subscriber, or says why not.
 fn push(sub: &Sub, ev: &Arc<Event>, limits: &Limits) -> Push {
-    let size = ev.frame.len();
+    let size = ev.frame_size();
     let queued = sub.shared.queued_bytes.fetch_add(size, Ordering::AcqRel);
     if queued > 0 && queued + size > limits.client_queue_bytes {
         sub.shared.queued_bytes.fetch_sub(size, Ordering::AcqRel);
@@ -737,19 +746,10 @@ impl State {
     fn dispatch(&mut self, sh: &Shared, p: Pending) {
         let id = self.next_id;
         self.next_id += 1;
-        let frame = Bytes::from(render_frame(Some(id), p.name, &p.data));
-        let data = if p.data.iter().any(|&b| b == b'\n' || b == b'\r') {
-            Bytes::copy_from_slice(&p.data)
-        } else {
-            // `data: ` starts after the id and event lines; share the frame's bytes.
-            let start = frame.len() - 2 - p.data.len();
-            frame.slice(start..start + p.data.len())
-        };
         let ev = Arc::new(Event {
             id,
             name: p.name,
-            data,
-            frame,
+            data: p.data,
             published_mono_ns: p.at,
             key: p.key,
         });
@@ -758,24 +758,11 @@ impl State {
         self.log.push_back(ev.clone());
 
         let account = ev.key.account();
-        let acct_oldest = push_ring(
-            &mut self.accounts,
-            account,
-            id,
-            sh.limits.account_ring,
-            &self.gone_accounts,
-            sh.gone_slot(account),
-        );
-        let order_oldest = ev.key.order().map(|_| {
-            push_ring(
-                &mut self.orders,
-                &ev.key.0,
-                id,
-                sh.limits.order_ring,
-                &self.gone_orders,
-                sh.gone_slot(&ev.key.0),
-            )
-        });
+        let acct_oldest = self.accounts.push(sh.scope_hash(account), id);
+        let order_oldest = ev
+            .key
+            .order()
+            .map(|_| self.orders.push(sh.scope_hash(&ev.key.0), id));
 
         if let Some(subs) = self.account_subs.get_mut(account) {
             fan_out(subs, &ev, acct_oldest, sh);
@@ -806,22 +793,9 @@ impl State {
             };
             self.log_bytes -= e.cost();
             self.log_lost_upto = self.log_lost_upto.max(e.id);
-            let account = e.key.account();
-            prune_ring(
-                &mut self.accounts,
-                account,
-                e.id,
-                &mut self.gone_accounts,
-                sh.gone_slot(account),
-            );
+            self.accounts.prune(sh.scope_hash(e.key.account()), e.id);
             if e.key.order().is_some() {
-                prune_ring(
-                    &mut self.orders,
-                    &e.key.0,
-                    e.id,
-                    &mut self.gone_orders,
-                    sh.gone_slot(&e.key.0),
-                );
+                self.orders.prune(sh.scope_hash(&e.key.0), e.id);
             }
         }
     }
@@ -838,12 +812,10 @@ impl State {
         let now = crate::clock::mono_ns();
         let marker = |filter: &Filter, oldest: u64| {
             let data = resync_data(filter, None, Some(oldest), Some("DISPATCH_OVERFLOW"));
-            let frame = Bytes::from(render_frame(Some(id), "resync_required", &data));
             Arc::new(Event {
                 id,
                 name: "resync_required",
                 data,
-                frame,
                 published_mono_ns: now,
                 key: ScopeKey::new(filter.account(), None),
             })
@@ -892,24 +864,20 @@ impl State {
         let Some(n) = last.filter(|&n| n > 0) else {
             return (VecDeque::new(), live_from);
         };
-        let (ring, gone) = match filter {
-            Filter::Account(_) => (
-                self.accounts.get(map_key),
-                self.gone_accounts[sh.gone_slot(map_key)],
-            ),
-            Filter::Order { .. } => (
-                self.orders.get(map_key),
-                self.gone_orders[sh.gone_slot(map_key)],
-            ),
+        let h = sh.scope_hash(map_key);
+        let rings = match filter {
+            Filter::Account(_) => &self.accounts,
+            Filter::Order { .. } => &self.orders,
             Filter::All => return self.replay_all(sh, n, live_from),
         };
+        let (ring, gone) = (rings.get(h), rings.gone(h));
         let lost = ring
             .map_or(gone, |r| r.lost_upto)
             .max(self.loss_mark[sh.loss_slot(filter.account())]);
         let unknown = n.saturating_add(1) < self.base_id || n > live_from;
         let mut out = VecDeque::new();
         if unknown || n < lost {
-            let oldest = ring.and_then(Ring::oldest).unwrap_or(self.next_id);
+            let oldest = ring.and_then(|r| r.oldest()).unwrap_or(self.next_id);
             inc(&sh.metrics.resyncs);
             out.push_back(Delivery::Notice {
                 name: "resync_required",
@@ -918,10 +886,13 @@ impl State {
             return (out, live_from);
         }
         if let Some(r) = ring {
-            let from = r.ids.partition_point(|&id| id <= n);
-            for id in r.ids.range(from..) {
-                match self.log.binary_search_by_key(id, |e| e.id) {
-                    Ok(i) => out.push_back(Delivery::Replayed(self.log[i].clone())),
+            for id in r.after(n) {
+                match self.log.binary_search_by_key(&id, |e| e.id) {
+                    // A ring is shared by scopes whose hashes collide: deliver only this one's.
+                    Ok(i) if self.log[i].in_scope(filter, map_key) => {
+                        out.push_back(Delivery::Replayed(self.log[i].clone()))
+                    }
+                    Ok(_) => {}
                     // Every ring entry is in the log; if that ever failed, say so.
                     Err(_) => {
                         out.clear();
@@ -985,50 +956,6 @@ impl State {
     }
 }
 
-/// Appends `id` to the scope's ring (created, remembering what a forgotten scope of the same
-/// slot lost, if new); returns the oldest id still in it.
-fn push_ring(
-    map: &mut Map<Ring>,
-    key: &str,
-    id: u64,
-    cap: usize,
-    gone: &[u64],
-    slot: usize,
-) -> u64 {
-    let ring = match map.get_mut(key) {
-        Some(r) => r,
-        None => map.entry(key.into()).or_insert_with(|| Ring {
-            ids: VecDeque::new(),
-            lost_upto: gone[slot],
-        }),
-    };
-    ring.ids.push_back(id);
-    if ring.ids.len() > cap {
-        if let Some(old) = ring.ids.pop_front() {
-            ring.lost_upto = ring.lost_upto.max(old);
-        }
-    }
-    ring.oldest().unwrap_or(id)
-}
-
-/// The log dropped event `id`: drop it from the front of its ring; forget an emptied scope.
-fn prune_ring(map: &mut Map<Ring>, key: &str, id: u64, gone: &mut [u64], slot: usize) {
-    let Some(ring) = map.get_mut(key) else {
-        return;
-    };
-    if ring.ids.front() == Some(&id) {
-        ring.ids.pop_front();
-        ring.lost_upto = ring.lost_upto.max(id);
-    }
-    if ring.ids.is_empty() {
-        gone[slot] = gone[slot].max(ring.lost_upto);
-        map.remove(key);
-    } else if ring.ids.capacity() > 16 && ring.ids.len() < ring.ids.capacity() / 4 {
-        // Keep a once-busy scope from holding its peak capacity forever.
-        ring.ids.shrink_to(ring.ids.len() * 2);
-    }
-}
-
 /// A subscriber: the replay (or resync notice) first, then live events, until the hub closes
 /// or the subscriber is cut off (then one last `resync_required` notice). Dropping it
 /// unregisters it.
@@ -1086,7 +1013,7 @@ impl Subscription {
             Poll::Ready(Some(ev)) => {
                 self.shared
                     .queued_bytes
-                    .fetch_sub(ev.frame.len(), Ordering::AcqRel);
+                    .fetch_sub(ev.frame_size(), Ordering::AcqRel);
                 self.last_id = ev.id;
                 Poll::Ready(Some(Delivery::Live(ev)))
             }

@@ -136,9 +136,11 @@ fn live_delivery_is_ordered_and_scoped() {
     assert_eq!(h.metrics().dispatched.load(Ordering::Relaxed), 5);
 }
 
-// Goal: the frame is `id/event/data` and multi-line data becomes several `data:` lines.
+// Goal: the frame is `id/event/data`, multi-line data becomes several `data:` lines (a line
+// ends at `\n`, `\r` or `\r\n`; empty lines stay), and a frame is never longer than what
+// it counts against a subscriber's byte bound.
 #[test]
-fn frames_are_rendered_once_per_event() {
+fn frames_carry_id_event_and_data_lines() {
     assert_eq!(
         render_frame(Some(7), "order_update", b"{\"a\":1}"),
         b"id: 7\nevent: order_update\ndata: {\"a\":1}\n\n"
@@ -146,6 +148,10 @@ fn frames_are_rendered_once_per_event() {
     assert_eq!(
         render_frame(None, "ready", b"{\n\"a\":1\r\n}"),
         b"event: ready\ndata: {\ndata: \"a\":1\ndata: }\n\n"
+    );
+    assert_eq!(
+        render_frame(None, "x", b"a\rb\n\nc\r"),
+        b"event: x\ndata: a\ndata: b\ndata: \ndata: c\ndata: \n\n"
     );
     let (h, mut d) = hub(limits());
     let mut s = h.subscribe(acct("A"), None).unwrap();
@@ -160,8 +166,9 @@ fn frames_are_rendered_once_per_event() {
     let Delivery::Live(e) = &got[0] else {
         panic!("expected a live event")
     };
+    assert!(e.frame().len() <= e.frame_size());
     assert_eq!(
-        e.frame,
+        e.frame(),
         Bytes::from(format!(
             "id: {}\nevent: order_update\ndata: {{\"x\":[1,2]}}\n\n",
             e.id

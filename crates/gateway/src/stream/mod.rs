@@ -11,8 +11,9 @@
 //! Design and memory bounds: see the documentation of [`hub`] and `docs/architecture.md`.
 
 pub mod hub;
+mod rings;
 pub mod sse;
 pub mod ws;
 
-pub use hub::{Delivery, Event, Filter, Hub, Limits, SubscribeError, Subscription};
+pub use hub::{Delivery, Dispatcher, Event, Filter, Hub, Limits, SubscribeError, Subscription};
 pub use sse::{last_event_id, sse_response, sse_subscription_response};

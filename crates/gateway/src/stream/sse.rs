@@ -197,11 +197,11 @@ impl hyper::body::Body for SseBody {
                             .delivery_delay
                             .record(crate::clock::mono_ns().saturating_sub(e.published_mono_ns));
                         inc(&this.metrics.delivered);
-                        e.frame.clone()
+                        e.frame()
                     }
                     Delivery::Replayed(e) => {
                         inc(&this.metrics.delivered);
-                        e.frame.clone()
+                        e.frame()
                     }
                     Delivery::Notice { name, data } => Bytes::from(render_frame(None, name, &data)),
                 };
