@@ -292,6 +292,9 @@ struct Shared {
     loss_pending: AtomicBool,
     loss_slots: Box<[AtomicBool]>,
     clients: AtomicUsize,
+    /// Tests: every scope gets the same hash, so all of them share one ring per kind.
+    #[cfg(test)]
+    collide: AtomicBool,
 }
 
 impl Shared {
@@ -301,6 +304,10 @@ impl Shared {
 
     /// The key of a scope's ring: the hash of the account, or of the order's [`ScopeKey`].
     fn scope_hash(&self, key: &str) -> u64 {
+        #[cfg(test)]
+        if self.collide.load(Ordering::Relaxed) {
+            return 7;
+        }
         self.hasher.hash_one(key)
     }
 }
@@ -393,6 +400,8 @@ impl Hub {
             loss_pending: AtomicBool::new(false),
             loss_slots: (0..LOSS_SLOTS).map(|_| AtomicBool::new(false)).collect(),
             clients: AtomicUsize::new(0),
+            #[cfg(test)]
+            collide: AtomicBool::new(false),
         });
         let dispatcher = Dispatcher {
             rx,

@@ -636,3 +636,39 @@ fn all_scope_overflow_and_slow_consumer() {
     assert_eq!(v.last().unwrap().2["reason"], "SLOW_CONSUMER");
     assert!(ended(&mut all));
 }
+
+// Goal: scopes whose ring hashes collide share a ring, yet a replay delivers only the events
+// of the subscription's own account or order (here every scope collides).
+#[test]
+fn colliding_scopes_replay_only_their_own_events() {
+    let (h, mut d) = hub(limits());
+    h.shared.collide.store(true, Ordering::Relaxed);
+    let start = h.next_id();
+    for (i, (a, o)) in [
+        ("A", "o1"),
+        ("B", "o2"),
+        ("A", "o2"),
+        ("A", "o1"),
+        ("B", "o1"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        h.publish(a, Some(o), "order_update", data(i as u64));
+    }
+    settle(&mut d);
+    let ns = |ds: &[Delivery]| -> Vec<u64> {
+        view(ds)
+            .iter()
+            .map(|(_, _, v)| v["n"].as_u64().unwrap())
+            .collect()
+    };
+    let mut s = h.subscribe(order("A", "o1"), Some(start - 1)).unwrap();
+    assert_eq!(ns(&drain(&mut s)), [0, 3]);
+    let mut s = h.subscribe(order("B", "o1"), Some(start - 1)).unwrap();
+    assert_eq!(ns(&drain(&mut s)), [4]);
+    let mut s = h.subscribe(acct("A"), Some(start - 1)).unwrap();
+    assert_eq!(ns(&drain(&mut s)), [0, 2, 3]);
+    let mut s = h.subscribe(acct("B"), Some(start - 1)).unwrap();
+    assert_eq!(ns(&drain(&mut s)), [1, 4]);
+}

@@ -249,4 +249,11 @@ mod tests {
             assert_eq!(r.get(42 + GONE_SLOTS as u64).unwrap().lost_upto, n);
         }
     }
+
+    // Goal: a table entry stays as small as docs/architecture.md says (~64 B with the key and
+    // the table's slack), so tracked orders cost what the memory bound assumes.
+    #[test]
+    fn a_ring_with_its_ids_inline_is_48_bytes() {
+        assert_eq!(std::mem::size_of::<Ring>(), 48);
+    }
 }
