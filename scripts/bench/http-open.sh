@@ -21,7 +21,7 @@ PY
   open_run yardstick-$RATE $YS_HTTP_PORT "$RATE"
   start_gateway
   open_run gateway-$RATE $GW_PORT "$RATE"
-  echo "gateway server-side: ack_p99_us=$(metric gateway_live_ack_p99_us) ack_accepted_p99_us=$(metric gateway_live_ack_accepted_p99_us) loss_suspect=$(metric gateway_v3_loss_suspect_total) durable_confirm_p99_us=$(metric gateway_v3_durable_confirm_p99_us) fdatasync_p99_us=$(metric gateway_fdatasync_p99_us) accepted_rate=$(metric gateway_v3_accepted_rate)"
+  echo "gateway server-side: ack_p99_us=$(metric gateway_live_ack_p99_us) ack_accepted_p99_us=$(metric gateway_live_ack_accepted_p99_us) loss_suspect=$(metric gateway_v3_loss_suspect_total) durable_confirm_p99_us=$(metric gateway_v3_durable_confirm_p99_us) fdatasync_p99_us=$(metric gateway_fdatasync_p99_us) fdatasync_time_weighted_p99_us=$(metric gateway_fdatasync_time_weighted_p99_us) accepted_rate=$(metric gateway_v3_accepted_rate)"
   stop_gateway
   open_run yardstick-$RATE-b $YS_HTTP_PORT "$RATE"
   start_gateway
