@@ -7,8 +7,8 @@
 //! account and of that order (the fan-out; no other per-event work depends on the number of
 //! subscribers). The SSE frame is rendered by the consumer that writes it, not here: most
 //! events are never streamed (every order publishes two, whether or not anyone listens), and
-//! the dispatcher is one thread for the whole gateway. `subscribe` takes the same lock to compute its replay and
-//! register, so replay and live join without gap or duplicate.
+//! the dispatcher is one thread for the whole gateway. `subscribe` takes the same lock to
+//! compute its replay and register, so replay and live join without gap or duplicate.
 //!
 //! Memory is bounded by count and bytes wherever it can grow:
 //! - the replay log holds at most `replay_max_events` events and `replay_max_bytes` bytes
@@ -19,7 +19,8 @@
 //! - rings are capped at `buffer_size` (account) and `order_buffer_size` (order) ids;
 //! - the dispatch queue at `dispatch_queue_capacity` records;
 //! - each subscriber's queue at `client_queue_capacity` events and `client_queue_max_bytes`
-//!   frame bytes ([`Event::frame_size`]): a subscriber that would exceed either is cut off (never waited for);
+//!   frame bytes ([`Event::frame_size`]): a subscriber that would exceed either is cut off
+//!   (never waited for);
 //! - subscribers at `max_clients`.
 //!
 //! [`Filter::All`] (the operations console's `GET /stream?scope=all`, for `ops` tokens only)
