@@ -29,7 +29,7 @@ start_gateway() {   # extra env as arguments: start_gateway VAR=value ...
   wait_port "$GW_PORT"
 }
 
-stop_gateway() { kill -TERM "$GW_PID" 2>/dev/null; wait "$GW_PID" 2>/dev/null || true; rm -rf "$JOURNAL"; }
+stop_gateway() { kill -TERM "$GW_PID" 2>/dev/null || true; wait "$GW_PID" 2>/dev/null || true; rm -rf "$JOURNAL"; }
 
 start_yardsticks() {
   "$BIN" bench yardstick-http --listen 127.0.0.1:$YS_HTTP_PORT >"$OUT/ys-http.log" 2>&1 &
@@ -39,7 +39,7 @@ start_yardsticks() {
   wait_port "$YS_HTTP_PORT"; wait_port "$YS_TCP_PORT"
 }
 
-stop_yardsticks() { kill "$YS_HTTP_PID" "$YS_TCP_PID" 2>/dev/null; wait "$YS_HTTP_PID" "$YS_TCP_PID" 2>/dev/null || true; }
+stop_yardsticks() { kill "$YS_HTTP_PID" "$YS_TCP_PID" 2>/dev/null || true; wait "$YS_HTTP_PID" "$YS_TCP_PID" 2>/dev/null || true; }
 
 tokens() {  # N tokens for accounts bench-0..bench-N-1
   local n=$1 t=""
