@@ -369,7 +369,7 @@ fn journal(v: &View, out: &mut Vec<String>) {
         _ => "-".into(),
     };
     out.push(format!(
-        "  fsync {} · batch {} records (p50 {}, p99 {}, max {}) · fsync p50 {} p99 {}",
+        "  fsync {} · batch {} records (p50 {}, p99 {}, max {}) · fsync p50 {} p99 {} (time-weighted {})",
         rate(commits.and_then(|c| v.per_sec(c))),
         avg,
         count(v.v("gateway_journal_batch_records_p50")),
@@ -377,6 +377,7 @@ fn journal(v: &View, out: &mut Vec<String>) {
         count(v.v("gateway_journal_batch_records_max")),
         micros(v.v("gateway_fdatasync_p50_us")),
         micros(v.v("gateway_fdatasync_p99_us")),
+        micros(v.v("gateway_fdatasync_time_weighted_p99_us")),
     ));
     out.push(format!(
         "  records {} · {} · write p50 {} p99 {} · durable seq {} · WAL age {} ms",
