@@ -143,7 +143,15 @@ fn stable_gate_end_to_end() {
         (completed..=completed + 8).contains(&acks),
         "server counted {acks}, client {completed}"
     );
-    assert_eq!(server["processed"].as_u64().unwrap(), acks);
+    // Every answer is an order the engine processed or a reject the gateway counted by reason
+    // (a disk stall can make the confirm-age gate shed a few even in 2 s).
+    let rejects: u64 = server["rejects"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(server["processed"].as_u64().unwrap() + rejects, acks);
     let names: Vec<&str> = run["checks"]
         .as_array()
         .unwrap()
