@@ -27,7 +27,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 
@@ -235,27 +234,7 @@ struct Entry {
 }
 
 /// The keys are already ahash outputs, so the map must not hash them again.
-#[derive(Default)]
-struct PreHashed(u64);
-
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used for u64 keys; this keeps the trait total.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Map = HashMap<u64, Entry, BuildHasherDefault<PreHashed>>;
+type Map = HashMap<u64, Entry, nohash_hasher::BuildNoHashHasher<u64>>;
 
 /// One verifier's entries on one thread.
 struct Slot {

@@ -12,7 +12,6 @@
 //! sooner, which leads to a `resync_required`, never to a gap.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Slots of the table of forgotten scopes, by scope hash.
 const GONE_SLOTS: usize = 4096;
@@ -21,7 +20,8 @@ const INLINE_IDS: usize = 4;
 
 /// The rings of one kind of scope (accounts, or orders), each at most `cap` ids.
 pub(super) struct Rings {
-    map: HashMap<u64, Ring, BuildHasherDefault<Prehashed>>,
+    /// Keyed by hashes already, so the table does not hash them again.
+    map: HashMap<u64, Ring, nohash_hasher::BuildNoHashHasher<u64>>,
     /// Per slot of the scope hash: the newest id a forgotten scope of that slot had lost.
     /// A scope created again starts from it (collisions only cause extra resyncs).
     gone: Box<[u64]>,
@@ -185,26 +185,6 @@ impl Ids {
                 d.shrink_to(d.len() * 2);
             }
         }
-    }
-}
-
-/// The hasher of the rings' table: its keys are hashes already.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }
 
