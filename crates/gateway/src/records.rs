@@ -660,20 +660,11 @@ impl<'a> Reader<'a> {
 
 /// The external id of a durable-path order: `ord_` and 16 hex digits (shard and counter).
 pub fn order_ref(id: OrderId) -> String {
-    let mut s = String::with_capacity(20);
-    s.push_str("ord_");
-    push_hex(&mut s, id.0, 16);
-    s
-}
-
-/// Appends the `digits` low hex digits of `v`, most significant first: `{v:0digits$x}` without
-/// the formatter's machinery, which cost more than the rest of building an order's reference
-/// (this runs for every order and every event published).
-pub fn push_hex(out: &mut String, v: u64, digits: u32) {
-    for i in (0..digits).rev() {
-        let d = (v >> (4 * i)) & 0xf;
-        out.push(char::from(b"0123456789abcdef"[d as usize]));
-    }
+    let mut s = Vec::with_capacity(20);
+    s.extend_from_slice(b"ord_");
+    switchyard_protocol::json::push_hex(&mut s, id.0, 16);
+    // ASCII by construction.
+    String::from_utf8(s).unwrap_or_default()
 }
 
 /// The inverse of [`order_ref`].

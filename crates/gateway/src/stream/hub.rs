@@ -199,13 +199,14 @@ struct ScopeKey(Box<str>);
 
 impl ScopeKey {
     fn new(account: &str, order_id: Option<&str>) -> ScopeKey {
-        let mut s = String::with_capacity(8 + account.len() + order_id.map_or(0, str::len));
-        crate::records::push_hex(&mut s, account.len() as u64, 8);
-        s.push_str(account);
+        let mut s = Vec::with_capacity(8 + account.len() + order_id.map_or(0, str::len));
+        switchyard_protocol::json::push_hex(&mut s, account.len() as u64, 8);
+        s.extend_from_slice(account.as_bytes());
         if let Some(o) = order_id {
-            s.push_str(o);
+            s.extend_from_slice(o.as_bytes());
         }
-        ScopeKey(s.into_boxed_str())
+        // Hex digits and two `str`s: valid UTF-8 by construction.
+        ScopeKey(String::from_utf8(s).unwrap_or_default().into_boxed_str())
     }
 
     fn account_len(&self) -> usize {
