@@ -169,6 +169,18 @@ impl Observer {
 
 /// Cancels every open order, waits until the gateway has them all final, then checks the
 /// venue says the same status and filled quantity for each.
+/// Waits until venue `simA`'s session is up again after its `times`-th reconnect (up alone
+/// could still be a killed session the gateway has not seen end yet).
+fn wait_reconnected(g: &Gateway, times: u32) {
+    wait_for(30, &format!("reconnect {times}"), || {
+        let n = metric(g.http, "gateway_venue_reconnects_total{venue=\"simA\"}");
+        let up = metric(g.http, "gateway_venue_session_up{venue=\"simA\"}");
+        (n >= f64::from(times) && up == 1.0)
+            .then_some(())
+            .ok_or(format!("reconnects {n}, up {up}"))
+    });
+}
+
 fn settle_and_compare(
     g: &Gateway,
     venue_port: u16,
@@ -421,24 +433,11 @@ fn venue_crash_under_load_ends_in_agreement() {
     let mut venue = Venue::start("simA", vport, &state, &[]);
     // The second crash must hit a session the gateway has re-established (else, with the
     // load done before its reconnect backoff ends, it would only ever reconnect once).
-    wait_for(30, "first reconnect", || {
-        let n = metric(g.http, "gateway_venue_reconnects_total{venue=\"simA\"}");
-        let up = metric(g.http, "gateway_venue_session_up{venue=\"simA\"}");
-        (n >= 1.0 && up == 1.0)
-            .then_some(())
-            .ok_or(format!("reconnects {n}, up {up}"))
-    });
+    wait_reconnected(&g, 1);
     ids.extend(load(g.http, &t, "c", 90, 3));
     venue.kill9();
     let _venue = Venue::start("simA", vport, &state, &[]);
-    // Up alone could still be the killed session, before the gateway saw it end.
-    wait_for(30, "second reconnect", || {
-        let n = metric(g.http, "gateway_venue_reconnects_total{venue=\"simA\"}");
-        let up = metric(g.http, "gateway_venue_session_up{venue=\"simA\"}");
-        (n >= 2.0 && up == 1.0)
-            .then_some(())
-            .ok_or(format!("reconnects {n}, up {up}"))
-    });
+    wait_reconnected(&g, 2);
     let by = settle_and_compare(&g, vport, &t, &ids);
     assert_eq!(by.values().sum::<usize>(), ids.len());
     assert!(by.get("FILLED").copied().unwrap_or(0) > 0, "{by:?}");
