@@ -124,6 +124,9 @@ reasons! {
     DurableConfirmAgeSoft => "V3_DURABLE_CONFIRM_AGE_SOFT", 429, Rejected, Internal, true, 9999;
     DurableBackpressureSoft => "V3_DURABLE_BACKPRESSURE_SOFT", 429, Rejected, Internal, true, 2001;
     DurableBackpressureHard => "V3_DURABLE_BACKPRESSURE_HARD", 503, Rejected, Internal, true, 2002;
+    // The journal cannot take new orders: its volume is below the disk reserve, or a commit
+    // failed moments ago (Switchyard addition; the reference kept accepting and lost them).
+    JournalUnavailable => "V3_JOURNAL_UNAVAILABLE", 503, Rejected, Internal, true, 2003;
     // Shard ingress watermarks (§3.5).
     BackpressureSoft => "V3_BACKPRESSURE_SOFT", 429, Rejected, Internal, true, 2101;
     BackpressureHard => "V3_BACKPRESSURE_HARD", 503, Rejected, Internal, true, 2102;
@@ -147,6 +150,7 @@ reasons! {
     BackpressureWalAge => "BACKPRESSURE_WAL_AGE", 503, Rejected, Internal, true, 9999;
     BackpressureDiskFree => "BACKPRESSURE_DISK_FREE", 503, Rejected, Internal, true, 9999;
     BackpressureSoftWalAge => "BACKPRESSURE_SOFT_WAL_AGE", 429, Rejected, Internal, true, 9999;
+    DurableJournalUnavailable => "JOURNAL_UNAVAILABLE", 503, Rejected, Internal, true, 9999;
     QueueReject => "QUEUE_REJECT", 503, Rejected, Internal, true, 9999;
     OrderStoreFull => "ORDER_STORE_FULL", 503, Rejected, Internal, true, 9999;
     WalDurabilityFailed => "WAL_DURABILITY_FAILED", 500, Rejected, Internal, true, 9999;

@@ -136,13 +136,16 @@ fn check_kills(gw: &Gateway, p: &Principal, shard: &crate::state::Shard) -> Resu
 }
 
 /// Durable admission, Switchyard's simpler replacement of the reference's lane controller:
-/// the oldest not-yet-durable order's age (optional gates) and the journal backlog (records
+/// the journal's health (disk reserve, failed commits: `journal_health`), the oldest not-yet-durable order's age (optional gates) and the journal backlog (records
 /// handed to the journal and not yet fdatasync'ed) against soft/hard percentages.
 fn check_durable_admission(
     gw: &Gateway,
     shard: &crate::state::Shard,
     now_mono_ns: u64,
 ) -> Result<(), Reason> {
+    if gw.journal_health.admits(now_mono_ns).is_err() {
+        return Err(Reason::JournalUnavailable);
+    }
     let v3 = &gw.cfg.v3;
     let age_us = shard.oldest_inflight_age_us(now_mono_ns);
     if v3.durable_confirm_hard_reject_age_us > 0 && age_us >= v3.durable_confirm_hard_reject_age_us

@@ -315,7 +315,7 @@ impl DurableListener<BatchMeta> for Listener {
     fn on_failed(&mut self, batch: Batch<BatchMeta>, error: &std::io::Error) {
         let gw = &self.gw;
         crate::metrics::inc(&gw.metrics.durable_write_errors);
-        tracing::error!(%error, "journal write failed; orders of the batch are DURABLE_REJECTED");
+        tracing::debug!(%error, "journal write failed; orders of the batch are DURABLE_REJECTED");
         match batch.meta {
             BatchMeta::Orders { shard, orders } => {
                 fail_orders(gw, shard, &orders, ConfirmReason::WalDurabilityFailed);
@@ -340,7 +340,23 @@ impl DurableListener<BatchMeta> for Listener {
         }
     }
 
+    fn on_commit_failed(&mut self, error: &std::io::Error) {
+        let gw = &self.gw;
+        if gw.journal_health.commit_failed(mono_ns()) {
+            tracing::error!(
+                %error,
+                hold_ms = gw.cfg.journal.failure_hold_ms,
+                "journal commit failed: its orders are DURABLE_REJECTED, and new orders are \
+                 refused (V3_JOURNAL_UNAVAILABLE) for a hold that doubles with each failed \
+                 commit, until one succeeds"
+            );
+        }
+    }
+
     fn on_commit(&mut self, s: &CommitStats) {
+        if self.gw.journal_health.commit_succeeded() {
+            tracing::warn!("journal committing again: new orders are admitted");
+        }
         let m = &self.gw.metrics;
         m.fdatasync.record(s.sync_ns);
         m.journal_write.record(s.write_ns);

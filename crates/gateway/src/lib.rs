@@ -22,6 +22,7 @@ pub mod confirm;
 pub mod engine;
 pub mod events;
 pub mod http;
+pub mod journal_health;
 pub mod metrics;
 pub mod monitor;
 pub mod orders;

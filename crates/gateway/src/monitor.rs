@@ -120,7 +120,8 @@ fn trim_heap() -> bool {
 /// minutes to hours, so a few seconds' delay in collecting them costs nothing.
 const GC_STEP_EVERY: Duration = Duration::from_millis(250);
 
-/// How often journal size and free disk are measured (a directory listing and a statvfs).
+/// How often journal size and free disk percentage are measured (a directory listing and a
+/// statvfs). The disk reserve's free bytes are measured every tick (`check_disk_reserve`).
 const DISK_MEASURE_EVERY: Duration = Duration::from_secs(1);
 
 impl Monitor {
@@ -129,6 +130,7 @@ impl Monitor {
         rx: crossbeam_channel::Receiver<Control>,
         journal: JournalHandle<BatchMeta>,
     ) -> Monitor {
+        check_disk_reserve(&gw);
         Monitor {
             gw,
             rx,
@@ -258,6 +260,7 @@ impl Monitor {
             .oldest_pending_age()
             .map_or(0, |d| d.as_millis() as u64);
         bp.wal_age_ms.store(age_ms, Ordering::Relaxed);
+        check_disk_reserve(gw);
         let d = &mut self.durable;
         if d.last_disk
             .is_none_or(|t| t.elapsed() >= DISK_MEASURE_EVERY)
@@ -395,20 +398,37 @@ fn journal_bytes(dir: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Measures the journal volume's free bytes against `JOURNAL_DISK_RESERVE_MB` (one statvfs)
+/// and logs the transitions. Every monitor tick, and once when the monitor is created so that
+/// a gateway started on a full disk refuses from its first order.
+fn check_disk_reserve(gw: &Gateway) {
+    if gw.journal_health.reserve_bytes() == 0 {
+        return;
+    }
+    let Some(free) = crate::journal_health::volume_free_bytes(&gw.cfg.journal.dir) else {
+        return;
+    };
+    match gw.journal_health.measured_free(free) {
+        Some(true) => tracing::error!(
+            free_mb = free >> 20,
+            reserve_mb = gw.cfg.journal.disk_reserve_mb,
+            dir = %gw.cfg.journal.dir.display(),
+            "journal volume below JOURNAL_DISK_RESERVE_MB: new orders are refused \
+             (V3_JOURNAL_UNAVAILABLE, BACKPRESSURE_DISK_FREE) until space is freed; cancels \
+             still go through"
+        ),
+        Some(false) => tracing::warn!(
+            free_mb = free >> 20,
+            "journal volume has room again: new orders are admitted"
+        ),
+        None => {}
+    }
+}
+
 /// Free space of the file system holding `dir`, percent of its size (space usable by an
 /// unprivileged writer, as `df` shows it).
 fn disk_free_pct(dir: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter that
-    // statvfs fully initialises on success (checked by the return value).
-    let st = unsafe {
-        let mut st: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c.as_ptr(), &mut st) != 0 {
-            return None;
-        }
-        st
-    };
+    let st = crate::journal_health::statvfs(dir)?;
     let total = st.f_blocks as u128;
     if total == 0 {
         return None;

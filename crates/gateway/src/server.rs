@@ -274,9 +274,10 @@ fn fault_plan(cfg: &Config) -> Option<FaultPlan> {
     if j.fault_sync_delay_ms == 0 && j.fault_fail_write_at_commit == 0 {
         return None;
     }
-    tracing::warn!(?j.fault_sync_delay_ms, ?j.fault_fail_write_at_commit, "journal FAULT INJECTION is on");
+    tracing::warn!(?j.fault_sync_delay_ms, ?j.fault_fail_write_at_commit, ?j.fault_fail_write_commits, "journal FAULT INJECTION is on");
     Some(FaultPlan {
         fail_write_at_commit: Some(j.fault_fail_write_at_commit).filter(|&n| n > 0),
+        fail_write_commits: j.fault_fail_write_commits,
         fail_sync_at_commit: None,
         sync_delay: Some(std::time::Duration::from_millis(j.fault_sync_delay_ms))
             .filter(|d| !d.is_zero()),

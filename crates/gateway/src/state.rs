@@ -189,6 +189,8 @@ pub struct Gateway {
     /// The durable path: orders, idempotency keys, its backpressure, `acceptSeq`.
     pub orders: crate::orders::OrderStore,
     pub durable_bp: crate::orders::Backpressure,
+    /// Whether the journal can take new orders (disk reserve, failed commits).
+    pub journal_health: crate::journal_health::JournalHealth,
     pub accept_seq: AtomicU64,
     /// Order event streams (SSE, WebSocket): `hub.publish(...)` from anywhere, never blocks.
     pub hub: crate::stream::Hub,
@@ -237,6 +239,10 @@ impl Gateway {
             cfg.orders.finished_retention_sec,
         );
         let durable_bp = crate::orders::Backpressure::new(&cfg.orders);
+        let journal_health = crate::journal_health::JournalHealth::new(
+            cfg.journal.disk_reserve_mb,
+            cfg.journal.failure_hold_ms,
+        );
         let metrics = Metrics::default();
         let hub = crate::stream::Hub::new(&cfg.stream, metrics.sse.clone());
         let venues = crate::venues::Venues::new(&cfg.venues);
@@ -259,6 +265,7 @@ impl Gateway {
             journal: Mutex::new(None),
             orders,
             durable_bp,
+            journal_health,
             accept_seq: AtomicU64::new(0),
             control,
             started_ms: crate::clock::wall_ms(),

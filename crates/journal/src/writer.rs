@@ -44,6 +44,8 @@ const MAX_SEGMENT_BYTES: u64 = 1 << 40;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FaultPlan {
     pub fail_write_at_commit: Option<u64>,
+    /// How many consecutive commits fail from `fail_write_at_commit` on (0 and 1: that one).
+    pub fail_write_commits: u64,
     pub fail_sync_at_commit: Option<u64>,
     /// Sleeps this long before every sync: a slow disk, so that callers can test their
     /// backpressure and timeouts deterministically.
@@ -178,6 +180,10 @@ pub trait DurableListener<T>: Send + 'static {
     /// Once per successful group commit, before its `on_durable` calls.
     fn on_commit(&mut self, stats: &CommitStats) {
         let _ = stats;
+    }
+    /// Once per failed group commit, before its `on_failed` calls.
+    fn on_commit_failed(&mut self, error: &io::Error) {
+        let _ = error;
     }
 }
 
@@ -526,6 +532,9 @@ struct Writer<T, L> {
     last_commit_start: Instant,
     /// Smoothed record arrival rate, records per second (adaptive pacing).
     rate_ewma: f64,
+    /// Commits failed since the last one that succeeded: the first of a streak is logged as
+    /// an error, the rest only counted, so a full disk does not also flood the log.
+    failed_streak: u64,
 }
 
 impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
@@ -549,6 +558,7 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
             commit_buf: Vec::new(),
             last_commit_start: Instant::now(),
             rate_ewma: 0.0,
+            failed_streak: 0,
             cfg,
         }
     }
@@ -723,7 +733,10 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
         };
         let pre_len = seg.len;
         let t0 = Instant::now();
-        let written = match fault.fail_write_at_commit == attempt {
+        let failing = fault
+            .fail_write_at_commit
+            .is_some_and(|n| (n..n + fault.fail_write_commits.max(1)).contains(&self.attempts));
+        let written = match failing {
             true => Err(io::Error::other("injected write failure (FaultPlan)")),
             false => write_commit(&mut seg.file, &self.pending, &mut self.commit_buf),
         };
@@ -743,6 +756,13 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
     }
 
     fn succeed(&mut self, stats: CommitStats, first_seq: u64) {
+        if self.failed_streak > 0 {
+            tracing::warn!(
+                failed_commits = self.failed_streak,
+                "journal committing again after a streak of failed commits"
+            );
+            self.failed_streak = 0;
+        }
         self.next_seq = stats.last_seq + 1;
         self.shared
             .durable_seq
@@ -759,7 +779,12 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
 
     /// See the module docs for the failure policy.
     fn fail(&mut self, first_seq: u64, error: io::Error, pre_len: Option<u64>) {
-        tracing::error!(error = %error, first_seq, batches = self.pending.len(), "journal commit failed");
+        if self.failed_streak == 0 {
+            tracing::error!(error = %error, first_seq, batches = self.pending.len(), "journal commit failed; later failures of this streak are counted, not logged");
+        } else {
+            tracing::debug!(error = %error, first_seq, batches = self.pending.len(), "journal commit failed");
+        }
+        self.failed_streak += 1;
         // Failed records are not in the log: rewind so seqs stay contiguous.
         self.next_seq = first_seq;
         self.shared
@@ -771,12 +796,14 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
             // segment even if we crash before the next commit.
             match ActiveSegment::create(&self.cfg, first_seq) {
                 Ok(seg) => self.seg = Some(seg),
-                Err(e) => {
+                Err(e) if self.failed_streak == 1 => {
                     tracing::error!(error = %e, "journal: cannot create a new segment; will retry")
                 }
+                Err(_) => {}
             }
         }
         self.refresh_oldest();
+        self.listener.on_commit_failed(&error);
         for b in self.pending.drain(..) {
             self.listener.on_failed(b, &error);
         }

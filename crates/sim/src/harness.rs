@@ -1168,6 +1168,7 @@ impl Sim {
         FaultPlan {
             fail_sync_at_commit: draw_commit(&mut self.rng, self.faults.fsync_fail),
             fail_write_at_commit: draw_commit(&mut self.rng, self.faults.write_fail),
+            fail_write_commits: 1,
             sync_delay: None,
         }
     }

@@ -1,7 +1,8 @@
 //! What happens to accepted orders the journal is slow to confirm or cannot write (§3.6, §2.3.2):
 //! LOSS_SUSPECT flagging and its session → shard → global escalation, the late durable outcome
 //! overwriting LOSS_SUSPECT, a failed journal write reported as DURABLE_REJECTED and journaled so
-//! that it survives a restart, and V3_INGRESS_CLOSED for an order caught by a graceful shutdown.
+//! that it survives a restart, new orders held back while the journal fails or its disk is
+//! below the reserve, and V3_INGRESS_CLOSED for an order caught by a graceful shutdown.
 
 mod common;
 
@@ -223,11 +224,19 @@ fn durable_rejected_is_journaled_and_survives_restart() {
     );
     assert_eq!(metric(gw.http, "gateway_v3_durable_rejected_total"), 1.0);
     assert_eq!(metric(gw.http, "gateway_v3_durable_write_error_total"), 1.0);
-    // The journal works again after the failed commit.
-    assert_eq!(
-        assert_accepted(&post_order(gw.http, &tok, &good_order())),
-        2
-    );
+    // The journal works again after the failed commit: the journaled rejection is a successful
+    // commit, which lifts the hold on new orders (`journal_health`).
+    let r = wait_for(10, "an order admitted after the failed commit", || {
+        let r = post_order(gw.http, &tok, &good_order());
+        match r.status {
+            202 => Ok(r),
+            _ => {
+                assert_refused(&r, 503, "REJECTED", "V3_JOURNAL_UNAVAILABLE");
+                Err(r.body)
+            }
+        }
+    });
+    assert_eq!(assert_accepted(&r), 2);
     wait_confirm(gw.http, &tok, "wal-fail", 2, "DURABLE_ACCEPTED");
     wait_for(10, "the V3DurableRejected record", || {
         let dump = journal_dump(dir.path());
@@ -320,4 +329,111 @@ fn ingress_closed_during_graceful_shutdown() {
     assert_refused(&r, 503, "KILLED", "V3_INGRESS_CLOSED");
     let status = gw.child.wait().unwrap();
     assert!(status.success(), "graceful shutdown: {status}");
+}
+
+// Goal: a journal volume below JOURNAL_DISK_RESERVE_MB refuses new orders over HTTP and TCP with
+// 503 V3_JOURNAL_UNAVAILABLE (TCP 2003) before anything is accepted, and /health says why.
+#[test]
+fn disk_below_the_reserve_refuses_new_orders_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    // No volume this test runs on has a pebibyte free.
+    let gw = Gateway::start(
+        dir.path(),
+        &[
+            ("V3_SHARD_COUNT", "1"),
+            ("JOURNAL_DISK_RESERVE_MB", "1073741824"),
+        ],
+    );
+    let tok = token("disk-low");
+    assert_refused(
+        &post_order(gw.http, &tok, &good_order()),
+        503,
+        "REJECTED",
+        "V3_JOURNAL_UNAVAILABLE",
+    );
+    assert_frame(
+        &tcp_one(gw.tcp, frame(&tok, "AAPL", 1, 1, 1, 100)),
+        KIND_REJECTED,
+        503,
+        2003,
+    );
+    let (code, body) = http_get(gw.http, "/health", None).unwrap();
+    assert_eq!(
+        (code, json(&body)["status"].as_str()),
+        (503, Some("JOURNAL_DISK_LOW")),
+        "{body}"
+    );
+    assert_eq!(metric(gw.http, "gateway_journal_available"), 0.0);
+    assert!(metric(gw.http, "gateway_journal_disk_free_bytes") > 0.0);
+    assert_eq!(metric(gw.http, "gateway_v3_accepted_total"), 0.0);
+    // Nothing was accepted, so nothing is waiting to become durable or be lost.
+    assert_eq!(
+        confirm(gw.http, &tok, "disk-low", 1)["status"],
+        "UNKNOWN",
+        "a refusal spends no sequence number"
+    );
+}
+
+// Goal: after a failed journal commit new orders are refused 503 V3_JOURNAL_UNAVAILABLE for a
+// hold (doubling while the journal keeps failing), /health says JOURNAL_FAILING, and once a
+// commit succeeds orders are admitted and made durable again.
+#[test]
+fn failed_commits_hold_new_orders_back_until_the_journal_writes_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // Commit 1 (the first order) and commit 2 (its journaled rejection) fail: holds of 1 s,
+    // then 2 s; commit 3 (the first order admitted after them) succeeds.
+    let gw = Gateway::start(
+        dir.path(),
+        &[
+            ("V3_SHARD_COUNT", "1"),
+            ("SWITCHYARD_FAULT_FAIL_WRITE_AT_COMMIT", "1"),
+            ("SWITCHYARD_FAULT_FAIL_WRITE_COMMITS", "2"),
+            ("JOURNAL_FAILURE_HOLD_MS", "1000"),
+        ],
+    );
+    let tok = token("wal-hold");
+    assert_eq!(
+        assert_accepted(&post_order(gw.http, &tok, &good_order())),
+        1
+    );
+    wait_confirm(gw.http, &tok, "wal-hold", 1, "DURABLE_REJECTED");
+    assert_refused(
+        &post_order(gw.http, &tok, &good_order()),
+        503,
+        "REJECTED",
+        "V3_JOURNAL_UNAVAILABLE",
+    );
+    assert_frame(
+        &tcp_one(gw.tcp, frame(&tok, "AAPL", 1, 1, 1, 100)),
+        KIND_REJECTED,
+        503,
+        2003,
+    );
+    let (code, body) = http_get(gw.http, "/health", None).unwrap();
+    assert_eq!(
+        (code, json(&body)["status"].as_str()),
+        (503, Some("JOURNAL_FAILING")),
+        "{body}"
+    );
+    let r = wait_for(15, "an order admitted after the hold", || {
+        let r = post_order(gw.http, &tok, &good_order());
+        match r.status {
+            202 => Ok(r),
+            _ => {
+                assert_refused(&r, 503, "REJECTED", "V3_JOURNAL_UNAVAILABLE");
+                Err(r.body)
+            }
+        }
+    });
+    assert_eq!(assert_accepted(&r), 2, "refusals spend no sequence number");
+    wait_confirm(gw.http, &tok, "wal-hold", 2, "DURABLE_ACCEPTED");
+    let (code, body) = http_get(gw.http, "/health", None).unwrap();
+    assert_eq!(
+        (code, json(&body)["status"].as_str()),
+        (200, Some("OK")),
+        "{body}"
+    );
+    assert_eq!(metric(gw.http, "gateway_journal_available"), 1.0);
+    assert_eq!(metric(gw.http, "gateway_v3_durable_rejected_total"), 1.0);
+    assert_eq!(metric(gw.http, "gateway_v3_loss_suspect_total"), 0.0);
 }

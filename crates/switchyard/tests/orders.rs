@@ -542,6 +542,61 @@ fn journal_failure_and_wait_timeout() {
     assert_eq!(r.json()["status"], "DURABLE");
 }
 
+// Goal: the journal's health gates new orders on the durable path too: below the disk reserve
+// a new order is 503 BACKPRESSURE_DISK_FREE while a cancel of an open order still goes through
+// (it writes into the reserve); after a failed commit the next new order is 503
+// JOURNAL_UNAVAILABLE until the hold runs out.
+#[test]
+fn journal_health_gates_new_orders_not_cancels() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = token("acct-disk");
+    let id = {
+        let gw = Gateway::start(dir.path(), &[]);
+        assert_created(&post(gw.http, &t, "disk-0", &good_order()), "local")
+    };
+    // The same journal, restarted with a reserve no volume can meet.
+    let gw = Gateway::start(dir.path(), &[("JOURNAL_DISK_RESERVE_MB", "1073741824")]);
+    assert_order_refused(
+        &post(gw.http, &t, "disk-1", &good_order()),
+        503,
+        "BACKPRESSURE_DISK_FREE",
+    );
+    let r = cancel(gw.http, &id, &t);
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["status"], "CANCEL_REQUESTED", "{}", r.body);
+    let v = get(gw.http, &format!("/orders/{id}"), &t).json();
+    assert_eq!(v["status"], "CANCELED", "{v}");
+    drop(gw);
+
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(
+        dir.path(),
+        &[
+            ("SWITCHYARD_FAULT_FAIL_WRITE_AT_COMMIT", "1"),
+            ("JOURNAL_FAILURE_HOLD_MS", "2000"),
+        ],
+    );
+    assert_order_refused(
+        &post(gw.http, &t, "fail-1", &good_order()),
+        500,
+        "WAL_DURABILITY_FAILED",
+    );
+    assert_order_refused(
+        &post(gw.http, &t, "fail-2", &good_order()),
+        503,
+        "JOURNAL_UNAVAILABLE",
+    );
+    wait_for(10, "an order created after the hold", || {
+        let r = post(gw.http, &t, "fail-3", &good_order());
+        if r.status == 202 {
+            Ok(assert_created(&r, "local"))
+        } else {
+            refused_yet(&r, 503, "JOURNAL_UNAVAILABLE")?;
+            Err(r.body)
+        }
+    });
+}
+
 // Goal: each durable-path backpressure gate answers its reason and status, and clears by
 // itself once the cause passes.
 #[test]

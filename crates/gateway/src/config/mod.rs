@@ -193,8 +193,16 @@ pub struct JournalSection {
     /// Fault injection for tests and drills, never for production: sleep before every
     /// fdatasync (a slow disk) ...
     pub fault_sync_delay_ms: u64,
-    /// ... or fail the Nth group commit's write (0 = never).
+    /// ... or fail the Nth group commit's write (0 = never) ...
     pub fault_fail_write_at_commit: u64,
+    /// ... and this many commits from it on (a disk that stays broken for a while).
+    pub fault_fail_write_commits: u64,
+    /// `JOURNAL_DISK_RESERVE_MB`: new orders are refused while the journal's volume has less
+    /// free space than this (cancels and control records still write into it); 0 = off.
+    pub disk_reserve_mb: u64,
+    /// `JOURNAL_FAILURE_HOLD_MS`: after a failed commit new orders are refused this long,
+    /// doubling with each further failure of the streak (up to 32×).
+    pub failure_hold_ms: u64,
 }
 
 /// The durable order path (`/orders`, `/v2/orders`): idempotency, durability levels, the
@@ -381,6 +389,9 @@ impl Default for JournalSection {
             fdatasync_max_batch: 1_024,
             fault_sync_delay_ms: 0,
             fault_fail_write_at_commit: 0,
+            fault_fail_write_commits: 1,
+            disk_reserve_mb: 512,
+            failure_hold_ms: 1_000,
         }
     }
 }
@@ -570,8 +581,11 @@ env_table! {
     "AUDIT_FDATASYNC_MAX_WAIT_HIGH_US" => |c, k, v| c.journal.fdatasync_max_wait_high_us = parse_num(k, v)?;
     "AUDIT_FDATASYNC_MAX_BATCH" => |c, k, v| c.journal.fdatasync_max_batch = parse_num(k, v)?;
     "GATEWAY_JOURNAL_QUEUE_BATCHES" => |c, k, v| c.journal.queue_batches = parse_num(k, v)?;
+    "JOURNAL_DISK_RESERVE_MB" => |c, k, v| c.journal.disk_reserve_mb = parse_num(k, v)?;
+    "JOURNAL_FAILURE_HOLD_MS" => |c, k, v| c.journal.failure_hold_ms = parse_num(k, v)?;
     "SWITCHYARD_FAULT_SYNC_DELAY_MS" => |c, k, v| c.journal.fault_sync_delay_ms = parse_num(k, v)?;
     "SWITCHYARD_FAULT_FAIL_WRITE_AT_COMMIT" => |c, k, v| c.journal.fault_fail_write_at_commit = parse_num(k, v)?;
+    "SWITCHYARD_FAULT_FAIL_WRITE_COMMITS" => |c, k, v| c.journal.fault_fail_write_commits = parse_num(k, v)?;
     "IDEMPOTENCY_TTL_SEC" => |c, k, v| c.orders.idempotency_ttl_sec = parse_num(k, v)?;
     "ORDER_STORE_SHARDS" => |c, k, v| c.orders.store_shards = parse_num(k, v)?;
     "ORDER_MAX_KEY_LEN" => |c, k, v| c.orders.max_key_len = parse_num(k, v)?;
@@ -774,6 +788,15 @@ impl Config {
         }
         if self.journal.queue_batches == 0 {
             return Err(err("journal.queue_batches", "must be > 0"));
+        }
+        if self.journal.disk_reserve_mb > 1 << 30 {
+            return Err(err(
+                "JOURNAL_DISK_RESERVE_MB",
+                "must be ≤ 1073741824 (1 PiB)",
+            ));
+        }
+        if !(1..=60_000).contains(&self.journal.failure_hold_ms) {
+            return Err(err("JOURNAL_FAILURE_HOLD_MS", "must be in 1..=60000"));
         }
         self.risk_limits().map(|_| ())
     }

@@ -10,10 +10,13 @@ use crate::metrics::render;
 use crate::state::Gateway;
 
 /// `{"status":"OK",queueLen,latencyP50Ns,latencyP99Ns,…}`: the reference's fields plus what a
-/// load balancer needs to decide. 503 when the gateway cannot take orders at all.
+/// load balancer needs to decide. 503 when the gateway cannot take orders at all: stopping,
+/// globally killed, or its journal unavailable (`JOURNAL_DISK_LOW`, `JOURNAL_FAILING`).
 pub fn health(gw: &Gateway) -> Response<Body> {
     let v = render::health(gw);
-    let serving = gw.accepting.load(Ordering::Acquire) && !gw.global_killed.load(Ordering::Acquire);
+    let serving = gw.accepting.load(Ordering::Acquire)
+        && !gw.global_killed.load(Ordering::Acquire)
+        && gw.journal_health.available(crate::clock::mono_ns());
     let code = if serving {
         StatusCode::OK
     } else {

@@ -131,6 +131,21 @@ pub fn figures(gw: &Gateway) -> Vec<(String, f64)> {
         get(&m.journal_records) as f64,
     );
     put("gateway_journal_bytes_total", get(&m.journal_bytes) as f64);
+    let health = &gw.journal_health;
+    put(
+        "gateway_journal_available",
+        health.available(crate::clock::mono_ns()) as u8 as f64,
+    );
+    put(
+        "gateway_journal_disk_reserve_bytes",
+        health.reserve_bytes() as f64,
+    );
+    if health.free_bytes() != u64::MAX {
+        put(
+            "gateway_journal_disk_free_bytes",
+            health.free_bytes() as f64,
+        );
+    }
     if let Some(j) = gw.journal_handle() {
         put("gateway_journal_durable_seq", j.durable_seq() as f64);
         put("gateway_journal_queue_batches", j.queued_batches() as f64);
@@ -349,7 +364,9 @@ pub fn health(gw: &Gateway) -> Value {
     } else if gw.global_killed.load(Ordering::Acquire) {
         "KILLED"
     } else {
-        "OK"
+        gw.journal_health
+            .status(crate::clock::mono_ns())
+            .unwrap_or("OK")
     };
     json!({
         "status": status,

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use super::store::{IdemHit, Order};
 use super::Durability;
 use crate::clock::{mono_ns, wall_ms};
+use crate::journal_health::Unavailable;
 use crate::records::{
     order_ref, AmendRequested, OrderAccepted, OrderChange, KIND_AMEND_REQUESTED,
     KIND_CANCEL_REQUESTED, KIND_ORDER_ACCEPTED, KIND_ORDER_UPDATED,
@@ -53,6 +54,11 @@ pub fn submit(
     }
     account.risk.take_rate_token(&account.rules, now_ns)?;
     gw.durable_bp.check(&gw.cfg.orders)?;
+    match gw.journal_health.admits(received_mono_ns) {
+        Ok(()) => {}
+        Err(Unavailable::LowDisk) => return Err(Reason::BackpressureDiskFree),
+        Err(Unavailable::Failing) => return Err(Reason::DurableJournalUnavailable),
+    }
     let mut part = gw.orders.lock(&account.id);
     if let Some(hit) = part.idempotent(&account.id, key, now_ns) {
         return Ok(Submitted::Existing(hit));
