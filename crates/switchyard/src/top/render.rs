@@ -361,7 +361,13 @@ fn queues(v: &View, out: &mut Vec<String>, width: usize) {
 }
 
 fn journal(v: &View, out: &mut Vec<String>) {
-    out.push("JOURNAL".into());
+    out.push(match v.v("gateway_journal_available") {
+        Some(a) if a == 0.0 => {
+            "JOURNAL !! new orders refused: volume below its reserve, or commits failing (/health)"
+                .into()
+        }
+        _ => "JOURNAL".into(),
+    });
     let commits = v.delta("gateway_journal_commits_total");
     let records = v.delta("gateway_journal_records_total");
     let avg = match (records, commits) {
@@ -388,6 +394,28 @@ fn journal(v: &View, out: &mut Vec<String>) {
         count(v.v("gateway_journal_durable_seq")),
         count(v.v("gateway_wal_age_ms")),
     ));
+    if let Some(free) = v.v("gateway_journal_disk_free_bytes") {
+        out.push(format!(
+            "  volume free {} · reserve {}",
+            size(free),
+            size(v.v("gateway_journal_disk_reserve_bytes").unwrap_or(0.0)),
+        ));
+    }
+}
+
+/// A byte count in binary units.
+fn size(b: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut x = b.max(0.0);
+    let mut unit = 0;
+    while x >= 1024.0 && unit + 1 < UNITS.len() {
+        x /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{x:.0} B"),
+        _ => format!("{x:.1} {}", UNITS[unit]),
+    }
 }
 
 fn venues(v: &View, out: &mut Vec<String>) {
@@ -612,6 +640,9 @@ gateway_journal_records_total {records}
 gateway_journal_bytes_total {bytes}
 gateway_fdatasync_p50_us 850
 gateway_fdatasync_p99_us 2100
+gateway_journal_available {avail}
+gateway_journal_disk_free_bytes 53687091200
+gateway_journal_disk_reserve_bytes 536870912
 gateway_venues 2
 gateway_venues_up 1
 gateway_outbox_running 1
@@ -635,6 +666,8 @@ gateway_venue_orders_open{{venue=\"simA\"}} 7
             bytes = 100_000 * n,
             qty = 5 * n,
             sym = 20 + n,
+            // The journal refuses new orders at "time" 9.
+            avail = u8::from(n != 9),
         ))
     }
 
@@ -723,6 +756,17 @@ gateway_venue_orders_open{{venue=\"simA\"}} 7
         assert!(j.contains("fsync 10.0/s · batch 110.0 records"), "{f}");
         assert!(j.contains("p50 850.0µs p99 2.10ms"), "{f}");
         assert!(line(&f, "records").contains("97.7 KiB/s"), "{f}");
+        assert!(f.contains("\nJOURNAL\n"), "{f}");
+        assert_eq!(
+            line(&f, "volume free"),
+            "  volume free 50.0 GiB · reserve 512.0 MiB",
+            "{f}"
+        );
+        let refusing = render(&scrape(3), &scrape(9), Duration::from_secs(2), 100);
+        assert!(
+            line(&refusing, "JOURNAL").contains("JOURNAL !! new orders refused"),
+            "{refusing}"
+        );
         assert!(line(&f, "VENUES").contains("1 of 2 up !!"), "{f}");
         assert!(line(&f, "simA").contains("open      7"), "{f}");
         assert!(
