@@ -136,8 +136,9 @@ fn check_kills(gw: &Gateway, p: &Principal, shard: &crate::state::Shard) -> Resu
 }
 
 /// Durable admission, Switchyard's simpler replacement of the reference's lane controller:
-/// the journal's health (disk reserve, failed commits: `journal_health`), the oldest not-yet-durable order's age (optional gates) and the journal backlog (records
-/// handed to the journal and not yet fdatasync'ed) against soft/hard percentages.
+/// the journal's health (disk reserve, failed commits: `journal_health`), the oldest
+/// not-yet-durable order's age (optional gates) and the journal backlog (records handed to
+/// the journal and not yet fdatasync'ed) against soft/hard percentages.
 fn check_durable_admission(
     gw: &Gateway,
     shard: &crate::state::Shard,

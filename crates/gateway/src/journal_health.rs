@@ -128,7 +128,7 @@ impl JournalHealth {
         self.reserve_bytes
     }
 
-    /// 1 when new orders are admitted, 0 when refused (for `/metrics`).
+    /// Whether new orders are admitted now (`gateway_journal_available`, `/health`).
     pub fn available(&self, now_mono_ns: u64) -> bool {
         self.admits(now_mono_ns).is_ok()
     }
