@@ -347,14 +347,14 @@ impl DurableListener<BatchMeta> for Listener {
                 %error,
                 hold_ms = gw.cfg.journal.failure_hold_ms,
                 "journal commit failed: its orders are DURABLE_REJECTED, and new orders are \
-                 refused (V3_JOURNAL_UNAVAILABLE) for a hold that doubles with each failed \
-                 commit, until one succeeds"
+                 refused (V3_JOURNAL_UNAVAILABLE) for a hold, then a few admitted to try the \
+                 disk; the hold doubles with each failed commit until one succeeds"
             );
         }
     }
 
     fn on_commit(&mut self, s: &CommitStats) {
-        if self.gw.journal_health.commit_succeeded() {
+        if self.gw.journal_health.commit_succeeded(mono_ns()) {
             tracing::warn!("journal committing again: new orders are admitted");
         }
         let m = &self.gw.metrics;

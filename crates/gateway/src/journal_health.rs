@@ -11,20 +11,28 @@
 //! * **low disk** — the monitor measures the volume's free bytes every tick (one `statvfs`)
 //!   and refuses below `JOURNAL_DISK_RESERVE_MB`, resuming 10 % above it;
 //! * **failing** — the journal listener reports each failed and each successful commit. After
-//!   a failure new orders are refused for a hold time (`JOURNAL_FAILURE_HOLD_MS`) that doubles
-//!   with every further failure of the streak, up to 32×; a streak ends after twice the
-//!   longest hold without a failure. A successful commit (a cancel, a control record, or the
-//!   first orders admitted when the hold runs out) lifts the hold at once, but not the
-//!   streak: a disk that takes a small record and then fails again is held off longer each
-//!   time. Orders caught in a failed commit get DURABLE_REJECTED as before; the hold keeps
-//!   that to one commit's worth per probe instead of everything the ingress can take.
+//!   a failure new orders are refused for a hold (`JOURNAL_FAILURE_HOLD_MS`) that doubles with
+//!   every further failure of the streak, up to 32×. When the hold runs out, [`PROBE_ORDERS`]
+//!   orders are admitted to try the disk; the first commit that succeeds after the hold ends
+//!   the streak, one that fails starts the next, longer hold. Commits during the hold (a
+//!   cancel, the journaled rejections) lift nothing: a full disk takes those small records
+//!   whenever a failed commit is cut back, and then fails the next large one. Orders caught in
+//!   a failed commit get DURABLE_REJECTED as before; the probes bound that to one commit's
+//!   worth for the first failure and [`PROBE_ORDERS`] for each later one.
+//!
+//!   `/health` and `gateway_journal_available` show the hold only, not the probing: a load
+//!   balancer that took the gateway out of service while it probes would starve it of the
+//!   orders that prove the disk works again.
 //!
 //! The accept path reads two relaxed atomics; only transitions write.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 /// The longest hold, as a multiple of the first.
 const HOLD_MAX_FACTOR: u64 = 32;
+
+/// Orders admitted after a hold to try the disk again, before a commit tells how it went.
+pub const PROBE_ORDERS: i64 = 64;
 
 /// Why new orders are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,12 +50,13 @@ pub struct JournalHealth {
     /// Free bytes of the journal volume at the last measurement (u64::MAX until measured).
     free_bytes: AtomicU64,
     low_disk: AtomicBool,
-    /// Monotonic ns until which new orders are refused after a failed commit (0: none).
+    /// Monotonic ns until which new orders are refused after a failed commit; stays set
+    /// (expired) while probing, 0 once a commit succeeded after the hold.
     failing_until_ns: AtomicU64,
-    /// Failed commits in the current streak, and when the last one failed (monotonic ns).
-    /// Written by the journal listener only.
+    /// Orders still to admit while probing (may go negative: refused).
+    probes: AtomicI64,
+    /// Failed commits in the current streak. Written by the journal listener only.
     streak: AtomicU64,
-    last_failure_ns: AtomicU64,
 }
 
 impl JournalHealth {
@@ -58,18 +67,20 @@ impl JournalHealth {
             free_bytes: AtomicU64::new(u64::MAX),
             low_disk: AtomicBool::new(false),
             failing_until_ns: AtomicU64::new(0),
+            probes: AtomicI64::new(0),
             streak: AtomicU64::new(0),
-            last_failure_ns: AtomicU64::new(0),
         }
     }
 
-    /// Whether a new order may be admitted now (`now_mono_ns` from `clock::mono_ns`).
+    /// Whether a new order may be admitted now (`now_mono_ns` from `clock::mono_ns`). While
+    /// probing, an admission uses up one probe.
     #[inline]
     pub fn admits(&self, now_mono_ns: u64) -> Result<(), Unavailable> {
         if self.low_disk.load(Relaxed) {
             return Err(Unavailable::LowDisk);
         }
-        if now_mono_ns < self.failing_until_ns.load(Relaxed) {
+        let until = self.failing_until_ns.load(Relaxed);
+        if until != 0 && (now_mono_ns < until || self.probes.fetch_sub(1, Relaxed) <= 0) {
             return Err(Unavailable::Failing);
         }
         Ok(())
@@ -91,31 +102,29 @@ impl JournalHealth {
         })
     }
 
-    /// A commit failed: refuse new orders for the streak's hold. Returns true for the first
-    /// failure of a streak (the one worth a log line).
+    /// A commit failed: refuse new orders for the streak's hold, then probe. Returns true for
+    /// the first failure of a streak (the one worth a log line).
     pub fn commit_failed(&self, now_mono_ns: u64) -> bool {
-        let longest = self.hold_ns.saturating_mul(HOLD_MAX_FACTOR);
-        let last = self.last_failure_ns.swap(now_mono_ns, Relaxed);
-        let fresh = last == 0 || now_mono_ns.saturating_sub(last) > longest.saturating_mul(2);
-        if fresh {
-            self.streak.store(0, Relaxed);
-        }
         let n = self.streak.fetch_add(1, Relaxed);
         let hold = self
             .hold_ns
             .saturating_mul(1 << n.min(HOLD_MAX_FACTOR.trailing_zeros() as u64));
+        self.probes.store(PROBE_ORDERS, Relaxed);
         self.failing_until_ns
             .store(now_mono_ns.saturating_add(hold), Relaxed);
-        fresh
+        n == 0
     }
 
-    /// A commit succeeded. Returns true if that lifted a hold.
+    /// A commit succeeded. After the hold that ends the streak (returns true); during the
+    /// hold it changes nothing.
     #[inline]
-    pub fn commit_succeeded(&self) -> bool {
-        if self.failing_until_ns.load(Relaxed) == 0 {
+    pub fn commit_succeeded(&self, now_mono_ns: u64) -> bool {
+        let until = self.failing_until_ns.load(Relaxed);
+        if until == 0 || now_mono_ns < until {
             return false;
         }
         self.failing_until_ns.store(0, Relaxed);
+        self.streak.store(0, Relaxed);
         true
     }
 
@@ -128,17 +137,20 @@ impl JournalHealth {
         self.reserve_bytes
     }
 
-    /// Whether new orders are admitted now (`gateway_journal_available`, `/health`).
+    /// Whether new orders are admitted now, probing included (`gateway_journal_available`,
+    /// `/health`).
     pub fn available(&self, now_mono_ns: u64) -> bool {
-        self.admits(now_mono_ns).is_ok()
+        self.status(now_mono_ns).is_none()
     }
 
-    /// The state `/health` shows.
+    /// The state `/health` shows: None when orders are admitted (or probing).
     pub fn status(&self, now_mono_ns: u64) -> Option<&'static str> {
-        match self.admits(now_mono_ns) {
-            Ok(()) => None,
-            Err(Unavailable::LowDisk) => Some("JOURNAL_DISK_LOW"),
-            Err(Unavailable::Failing) => Some("JOURNAL_FAILING"),
+        if self.low_disk.load(Relaxed) {
+            Some("JOURNAL_DISK_LOW")
+        } else if now_mono_ns < self.failing_until_ns.load(Relaxed) {
+            Some("JOURNAL_FAILING")
+        } else {
+            None
         }
     }
 }
@@ -199,23 +211,22 @@ mod tests {
     }
 
     #[test]
-    fn failed_commits_hold_orders_back_for_a_doubling_time() {
+    fn failed_commits_hold_orders_back_for_a_doubling_time_then_probe() {
         let ms = 1_000_000;
         let h = JournalHealth::new(0, 10);
         assert!(h.commit_failed(ms), "first of a streak");
         assert_eq!(h.admits(10 * ms), Err(Unavailable::Failing));
         assert_eq!(h.status(10 * ms), Some("JOURNAL_FAILING"));
-        assert_eq!(
-            h.admits(11 * ms),
-            Ok(()),
-            "hold over: probe with new orders"
-        );
-        assert!(!h.commit_failed(11 * ms), "same streak");
-        assert_eq!(h.admits(30 * ms), Err(Unavailable::Failing), "hold doubled");
-        assert_eq!(h.admits(31 * ms), Ok(()));
-        let mut at = 31 * ms;
+        // The hold is over: PROBE_ORDERS orders try the disk, then refusals until a commit.
+        let admitted = (0..100).filter(|_| h.admits(11 * ms).is_ok()).count();
+        assert_eq!(admitted as i64, PROBE_ORDERS);
+        assert_eq!(h.status(11 * ms), None, "probing shows as available");
+        assert!(!h.commit_failed(12 * ms), "same streak");
+        assert_eq!(h.admits(31 * ms), Err(Unavailable::Failing), "hold doubled");
+        assert_eq!(h.admits(32 * ms), Ok(()));
+        let mut at = 32 * ms;
         for _ in 0..10 {
-            at += 100 * ms;
+            at += 400 * ms;
             assert!(!h.commit_failed(at));
         }
         assert_eq!(h.admits(at + 320 * ms - 1), Err(Unavailable::Failing));
@@ -227,26 +238,21 @@ mod tests {
     }
 
     #[test]
-    fn a_success_lifts_the_hold_but_only_a_quiet_spell_ends_the_streak() {
+    fn only_a_commit_after_the_hold_ends_the_streak() {
         let ms = 1_000_000;
         let h = JournalHealth::new(0, 10);
-        assert!(!h.commit_succeeded(), "nothing to lift");
+        assert!(!h.commit_succeeded(0), "nothing to end");
         h.commit_failed(ms);
-        assert!(h.commit_succeeded());
-        assert_eq!(h.admits(2 * ms), Ok(()), "lifted at once");
-        assert!(!h.commit_succeeded());
         assert!(
-            !h.commit_failed(3 * ms),
-            "a success does not end the streak"
+            !h.commit_succeeded(5 * ms),
+            "a small record during the hold proves nothing"
         );
-        assert_eq!(
-            h.admits(3 * ms + 20 * ms - 1),
-            Err(Unavailable::Failing),
-            "second hold: 2×"
-        );
-        // Twice the longest hold (2 × 320 ms) without a failure starts a new streak.
-        let later = 3 * ms + 641 * ms;
-        assert!(h.commit_failed(later), "a new streak");
-        assert_eq!(h.admits(later + 10 * ms), Ok(()), "back to the first hold");
+        assert_eq!(h.admits(5 * ms), Err(Unavailable::Failing));
+        assert!(h.commit_succeeded(11 * ms), "the probes went through");
+        assert_eq!(h.status(11 * ms), None);
+        let admitted = (0..100).filter(|_| h.admits(12 * ms).is_ok()).count();
+        assert_eq!(admitted, 100, "healthy: no probe budget");
+        assert!(h.commit_failed(20 * ms), "a new streak");
+        assert_eq!(h.admits(30 * ms), Ok(()), "back to the first hold");
     }
 }

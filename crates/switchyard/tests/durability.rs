@@ -26,6 +26,19 @@ fn wait_kill(port: u16, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
     });
 }
 
+/// Posts an order every 10 ms while the journal's hold refuses it (503
+/// V3_JOURNAL_UNAVAILABLE, nothing else) and returns the first answer that is not a refusal.
+fn post_until_admitted(port: u16, tok: &str) -> HttpResponse {
+    wait_for(15, "an order admitted after the journal's hold", || {
+        let r = post_order(port, tok, &good_order());
+        if r.status == 503 {
+            assert_refused(&r, 503, "REJECTED", "V3_JOURNAL_UNAVAILABLE");
+            return Err(r.body);
+        }
+        Ok(r)
+    })
+}
+
 // Goal: a slow journal makes an order LOSS_SUSPECT, kills its session, then the late commit wins.
 #[test]
 fn loss_suspect_kills_the_session_then_resolves_durable() {
@@ -224,19 +237,9 @@ fn durable_rejected_is_journaled_and_survives_restart() {
     );
     assert_eq!(metric(gw.http, "gateway_v3_durable_rejected_total"), 1.0);
     assert_eq!(metric(gw.http, "gateway_v3_durable_write_error_total"), 1.0);
-    // The journal works again after the failed commit: the journaled rejection is a successful
-    // commit, which lifts the hold on new orders (`journal_health`).
-    let r = wait_for(10, "an order admitted after the failed commit", || {
-        let r = post_order(gw.http, &tok, &good_order());
-        match r.status {
-            202 => Ok(r),
-            _ => {
-                assert_refused(&r, 503, "REJECTED", "V3_JOURNAL_UNAVAILABLE");
-                Err(r.body)
-            }
-        }
-    });
-    assert_eq!(assert_accepted(&r), 2);
+    // The journal works again after the failed commit: once its hold is over
+    // (`JOURNAL_FAILURE_HOLD_MS`, 1 s) new orders are admitted and made durable.
+    assert_eq!(assert_accepted(&post_until_admitted(gw.http, &tok)), 2);
     wait_confirm(gw.http, &tok, "wal-fail", 2, "DURABLE_ACCEPTED");
     wait_for(10, "the V3DurableRejected record", || {
         let dump = journal_dump(dir.path());
@@ -381,7 +384,7 @@ fn disk_below_the_reserve_refuses_new_orders_up_front() {
 fn failed_commits_hold_new_orders_back_until_the_journal_writes_again() {
     let dir = tempfile::tempdir().unwrap();
     // Commit 1 (the first order) and commit 2 (its journaled rejection) fail: holds of 1 s,
-    // then 2 s; commit 3 (the first order admitted after them) succeeds.
+    // then 2 s; commit 3 (a probe order admitted after them) succeeds and ends the streak.
     let gw = Gateway::start(
         dir.path(),
         &[
@@ -415,16 +418,7 @@ fn failed_commits_hold_new_orders_back_until_the_journal_writes_again() {
         (503, Some("JOURNAL_FAILING")),
         "{body}"
     );
-    let r = wait_for(15, "an order admitted after the hold", || {
-        let r = post_order(gw.http, &tok, &good_order());
-        match r.status {
-            202 => Ok(r),
-            _ => {
-                assert_refused(&r, 503, "REJECTED", "V3_JOURNAL_UNAVAILABLE");
-                Err(r.body)
-            }
-        }
-    });
+    let r = post_until_admitted(gw.http, &tok);
     assert_eq!(assert_accepted(&r), 2, "refusals spend no sequence number");
     wait_confirm(gw.http, &tok, "wal-hold", 2, "DURABLE_ACCEPTED");
     let (code, body) = http_get(gw.http, "/health", None).unwrap();

@@ -362,7 +362,7 @@ fn queues(v: &View, out: &mut Vec<String>, width: usize) {
 
 fn journal(v: &View, out: &mut Vec<String>) {
     out.push(match v.v("gateway_journal_available") {
-        Some(a) if a == 0.0 => {
+        Some(0.0) => {
             "JOURNAL !! new orders refused: volume below its reserve, or commits failing (/health)"
                 .into()
         }
