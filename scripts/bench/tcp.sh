@@ -4,8 +4,12 @@
 # Usage: scripts/bench/tcp.sh [rounds] [closed-seconds] [pipelined-seconds]
 source "$(dirname "$0")/common.sh"
 ROUNDS=${1:-3}; CSECS=${2:-10}; PSECS=${3:-30}
-build; start_yardsticks; start_gateway
+build; start_yardsticks
 trap 'stop_gateway; stop_yardsticks' EXIT
+# A fresh gateway and journal per round: one pipelined run journals ~3 GB, and three on one
+# journal once filled the disk (docs/reliability.md, "A full journal volume").
+GW_PID=""; JOURNAL=""
+exec > >(tee "$OUT/tcp.txt")
 summary() {
   python3 - "$1" "$2" <<'PY'
 import json, sys
@@ -16,6 +20,8 @@ print(f'{sys.argv[2]}: rps={r["rps"]:.0f} completed={r["completed"]} accepted_ra
 PY
 }
 for r in $(seq 1 "$ROUNDS"); do
+  [ -n "$GW_PID" ] && stop_gateway
+  start_gateway
   for target in yardstick gateway; do
     port=$([ $target = yardstick ] && echo $YS_TCP_PORT || echo $GW_TCP_PORT)
     "$BIN" bench closed --transport tcp --target 127.0.0.1:$port --connections 16 --duration "$CSECS" \
@@ -28,5 +34,5 @@ for r in $(seq 1 "$ROUNDS"); do
       --secret "$SECRET" --json "$OUT/tcp-pipe-$target-$r.json" >/dev/null
     summary "$OUT/tcp-pipe-$target-$r.json" "round=$r pipelined4x32 $target"
   done
-done | tee "$OUT/tcp.txt"
-echo "gateway server-side: ack_p99_us=$(metric gateway_live_ack_p99_us) accepted_rate=$(metric gateway_v3_accepted_rate) loss_suspect=$(metric gateway_v3_loss_suspect_total)" | tee -a "$OUT/tcp.txt"
+  echo "round=$r gateway server-side: ack_p99_us=$(metric gateway_live_ack_p99_us) accepted_rate=$(metric gateway_v3_accepted_rate) loss_suspect=$(metric gateway_v3_loss_suspect_total)"
+done
