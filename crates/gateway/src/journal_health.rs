@@ -155,13 +155,6 @@ impl JournalHealth {
     }
 }
 
-/// Free bytes of the file system holding `dir` for an unprivileged writer (what `df` calls
-/// available), or None if it cannot be measured.
-pub fn volume_free_bytes(dir: &std::path::Path) -> Option<u64> {
-    let st = statvfs(dir)?;
-    Some(st.f_bavail.saturating_mul(st.f_frsize))
-}
-
 /// `statvfs(2)` of `dir`.
 pub fn statvfs(dir: &std::path::Path) -> Option<libc::statvfs> {
     use std::os::unix::ffi::OsStrExt;

@@ -120,8 +120,8 @@ fn trim_heap() -> bool {
 /// minutes to hours, so a few seconds' delay in collecting them costs nothing.
 const GC_STEP_EVERY: Duration = Duration::from_millis(250);
 
-/// How often journal size and free disk percentage are measured (a directory listing and a
-/// statvfs). The disk reserve's free bytes are measured every tick (`check_disk_reserve`).
+/// How often the journal's size is measured (a directory listing). Its volume's free space
+/// is measured every tick (`measure_volume`: one statvfs).
 const DISK_MEASURE_EVERY: Duration = Duration::from_secs(1);
 
 impl Monitor {
@@ -130,7 +130,7 @@ impl Monitor {
         rx: crossbeam_channel::Receiver<Control>,
         journal: JournalHandle<BatchMeta>,
     ) -> Monitor {
-        check_disk_reserve(&gw);
+        measure_volume(&gw);
         Monitor {
             gw,
             rx,
@@ -260,17 +260,14 @@ impl Monitor {
             .oldest_pending_age()
             .map_or(0, |d| d.as_millis() as u64);
         bp.wal_age_ms.store(age_ms, Ordering::Relaxed);
-        check_disk_reserve(gw);
+        measure_volume(gw);
         let d = &mut self.durable;
         if d.last_disk
             .is_none_or(|t| t.elapsed() >= DISK_MEASURE_EVERY)
         {
             d.last_disk = Some(Instant::now());
-            let dir = &gw.cfg.journal.dir;
-            bp.wal_bytes.store(journal_bytes(dir), Ordering::Relaxed);
-            if let Some(pct) = disk_free_pct(dir) {
-                bp.disk_free_pct.store(pct, Ordering::Relaxed);
-            }
+            bp.wal_bytes
+                .store(journal_bytes(&gw.cfg.journal.dir), Ordering::Relaxed);
         }
         let cfg = &gw.cfg.orders;
         let since = d.last_controller.elapsed();
@@ -398,16 +395,22 @@ fn journal_bytes(dir: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Measures the journal volume's free bytes against `JOURNAL_DISK_RESERVE_MB` (one statvfs)
-/// and logs the transitions. Every monitor tick, and once when the monitor is created so that
-/// a gateway started on a full disk refuses from its first order.
-fn check_disk_reserve(gw: &Gateway) {
-    if gw.journal_health.reserve_bytes() == 0 {
-        return;
-    }
-    let Some(free) = crate::journal_health::volume_free_bytes(&gw.cfg.journal.dir) else {
+/// Measures the free space of the journal's volume (one statvfs): the percentage for
+/// `BACKPRESSURE_DISK_FREE_PCT_MIN`, the bytes for `JOURNAL_DISK_RESERVE_MB` (logging its
+/// transitions). Every monitor tick, and once when the monitor is created so that a gateway
+/// started on a full disk refuses from its first order. Space as `df` shows it: what an
+/// unprivileged writer may use.
+fn measure_volume(gw: &Gateway) {
+    let Some(st) = crate::journal_health::statvfs(&gw.cfg.journal.dir) else {
         return;
     };
+    if st.f_blocks > 0 {
+        let pct = st.f_bavail as u128 * 100 / st.f_blocks as u128;
+        gw.durable_bp
+            .disk_free_pct
+            .store(pct as u64, Ordering::Relaxed);
+    }
+    let free = st.f_bavail.saturating_mul(st.f_frsize);
     match gw.journal_health.measured_free(free) {
         Some(true) => tracing::error!(
             free_mb = free >> 20,
@@ -423,17 +426,6 @@ fn check_disk_reserve(gw: &Gateway) {
         ),
         None => {}
     }
-}
-
-/// Free space of the file system holding `dir`, percent of its size (space usable by an
-/// unprivileged writer, as `df` shows it).
-fn disk_free_pct(dir: &std::path::Path) -> Option<u64> {
-    let st = crate::journal_health::statvfs(dir)?;
-    let total = st.f_blocks as u128;
-    if total == 0 {
-        return None;
-    }
-    Some((st.f_bavail as u128 * 100 / total) as u64)
 }
 
 #[cfg(test)]
