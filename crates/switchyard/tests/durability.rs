@@ -26,6 +26,34 @@ fn wait_kill(port: u16, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
     });
 }
 
+/// `/health` answers `code` with `status`.
+fn assert_health(port: u16, code: u16, status: &str) {
+    let (got, body) = http_get(port, "/health", None).unwrap();
+    assert_eq!(
+        (got, json(&body)["status"].as_str()),
+        (code, Some(status)),
+        "{body}"
+    );
+}
+
+/// A new order over HTTP and over binary TCP is refused 503 V3_JOURNAL_UNAVAILABLE (TCP 2003),
+/// and `/health` answers 503 `health_status`.
+fn assert_journal_refuses(gw: &Gateway, tok: &str, health_status: &str) {
+    assert_refused(
+        &post_order(gw.http, tok, &good_order()),
+        503,
+        "REJECTED",
+        "V3_JOURNAL_UNAVAILABLE",
+    );
+    assert_frame(
+        &tcp_one(gw.tcp, frame(tok, "AAPL", 1, 1, 1, 100)),
+        KIND_REJECTED,
+        503,
+        2003,
+    );
+    assert_health(gw.http, 503, health_status);
+}
+
 /// Posts an order every 10 ms while the journal's hold refuses it (503
 /// V3_JOURNAL_UNAVAILABLE, nothing else) and returns the first answer that is not a refusal.
 fn post_until_admitted(port: u16, tok: &str) -> HttpResponse {
@@ -348,24 +376,7 @@ fn disk_below_the_reserve_refuses_new_orders_up_front() {
         ],
     );
     let tok = token("disk-low");
-    assert_refused(
-        &post_order(gw.http, &tok, &good_order()),
-        503,
-        "REJECTED",
-        "V3_JOURNAL_UNAVAILABLE",
-    );
-    assert_frame(
-        &tcp_one(gw.tcp, frame(&tok, "AAPL", 1, 1, 1, 100)),
-        KIND_REJECTED,
-        503,
-        2003,
-    );
-    let (code, body) = http_get(gw.http, "/health", None).unwrap();
-    assert_eq!(
-        (code, json(&body)["status"].as_str()),
-        (503, Some("JOURNAL_DISK_LOW")),
-        "{body}"
-    );
+    assert_journal_refuses(&gw, &tok, "JOURNAL_DISK_LOW");
     assert_eq!(metric(gw.http, "gateway_journal_available"), 0.0);
     assert!(metric(gw.http, "gateway_journal_disk_free_bytes") > 0.0);
     assert_eq!(metric(gw.http, "gateway_v3_accepted_total"), 0.0);
@@ -400,33 +411,11 @@ fn failed_commits_hold_new_orders_back_until_the_journal_writes_again() {
         1
     );
     wait_confirm(gw.http, &tok, "wal-hold", 1, "DURABLE_REJECTED");
-    assert_refused(
-        &post_order(gw.http, &tok, &good_order()),
-        503,
-        "REJECTED",
-        "V3_JOURNAL_UNAVAILABLE",
-    );
-    assert_frame(
-        &tcp_one(gw.tcp, frame(&tok, "AAPL", 1, 1, 1, 100)),
-        KIND_REJECTED,
-        503,
-        2003,
-    );
-    let (code, body) = http_get(gw.http, "/health", None).unwrap();
-    assert_eq!(
-        (code, json(&body)["status"].as_str()),
-        (503, Some("JOURNAL_FAILING")),
-        "{body}"
-    );
+    assert_journal_refuses(&gw, &tok, "JOURNAL_FAILING");
     let r = post_until_admitted(gw.http, &tok);
     assert_eq!(assert_accepted(&r), 2, "refusals spend no sequence number");
     wait_confirm(gw.http, &tok, "wal-hold", 2, "DURABLE_ACCEPTED");
-    let (code, body) = http_get(gw.http, "/health", None).unwrap();
-    assert_eq!(
-        (code, json(&body)["status"].as_str()),
-        (200, Some("OK")),
-        "{body}"
-    );
+    assert_health(gw.http, 200, "OK");
     assert_eq!(metric(gw.http, "gateway_journal_available"), 1.0);
     assert_eq!(metric(gw.http, "gateway_v3_durable_rejected_total"), 1.0);
     assert_eq!(metric(gw.http, "gateway_v3_loss_suspect_total"), 0.0);

@@ -589,9 +589,7 @@ fn micros(v: Option<f64>) -> String {
 fn bytes_rate(r: Option<f64>) -> String {
     match r {
         None => "…B/s".into(),
-        Some(b) if b < 1024.0 => format!("{b:.0} B/s"),
-        Some(b) if b < 1024.0 * 1024.0 => format!("{:.1} KiB/s", b / 1024.0),
-        Some(b) => format!("{:.1} MiB/s", b / (1024.0 * 1024.0)),
+        Some(b) => format!("{}/s", size(b)),
     }
 }
 
