@@ -200,14 +200,11 @@ fn serve(mut cfg: switchyard_gateway::Config, single_node: bool) -> anyhow::Resu
         Ok(v) => switchyard_gateway::config::parse_bool("BACKOFFICE_EMBEDDED", &v)?,
         Err(_) => single_node,
     } && !cfg.bus.enable;
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if cfg.gateway.worker_threads > 0 {
-        rt.worker_threads(cfg.gateway.worker_threads);
-    }
-    let rt = rt
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = switchyard_gateway::sched::ingress_runtime(
+        cfg.gateway.worker_threads,
+        cfg.gateway.ingress_rt_priority,
+    )
+    .context("starting the async runtime")?;
     rt.block_on(async move {
         let mut server = switchyard_gateway::start(cfg).await?;
         let books = match backoffice {

@@ -54,8 +54,13 @@ pub struct GatewayConfig {
     /// `V3_TCP_TLS=false`); both empty = plain TCP. One without the other is an error.
     pub tls_cert: String,
     pub tls_key: String,
-    /// Tokio worker threads; 0 = one per core.
+    /// Tokio worker threads (the ingress); 0 = one per core, or one per core but one when
+    /// `ingress_rt_priority` is set.
     pub worker_threads: usize,
+    /// `GATEWAY_INGRESS_RT_PRIORITY`: 1..=99 runs the ingress workers `SCHED_FIFO` at that
+    /// priority (needs `CAP_SYS_NICE`), for the lowest ack tail; 0 (default) = normal policy.
+    /// See `sched` and docs/operations.md.
+    pub ingress_rt_priority: u8,
     /// `GATEWAY_BACKGROUND_SCHED=batch|normal`: run the background threads (engines, journal
     /// writer, auditor, monitor, stream dispatcher, outbox, venue sessions) under
     /// `SCHED_BATCH` so that they never preempt an ingress thread mid-answer (see `sched`).
@@ -294,6 +299,7 @@ impl Default for GatewayConfig {
             tls_key: String::new(),
             metrics_token: String::new(),
             worker_threads: 0,
+            ingress_rt_priority: 0,
             background_sched_batch: cfg!(target_os = "linux"),
         }
     }
@@ -513,6 +519,7 @@ env_table! {
     "GATEWAY_TLS_CERT" => |c, _k, v| c.gateway.tls_cert = v.trim().to_string();
     "GATEWAY_TLS_KEY" => |c, _k, v| c.gateway.tls_key = v.trim().to_string();
     "GATEWAY_WORKER_THREADS" => |c, k, v| c.gateway.worker_threads = parse_num(k, v)?;
+    "GATEWAY_INGRESS_RT_PRIORITY" => |c, k, v| c.gateway.ingress_rt_priority = parse_num(k, v)?;
     "GATEWAY_BACKGROUND_SCHED" => |c, k, v| c.gateway.background_sched_batch = match v.trim() {
         "batch" => true,
         "normal" => false,
@@ -699,6 +706,9 @@ impl Config {
         self.venues.validate()?;
         self.bus.validate()?;
         self.cluster.validate()?;
+        if self.gateway.ingress_rt_priority > 99 {
+            return Err(err("GATEWAY_INGRESS_RT_PRIORITY", "must be 0 (off) or 1..=99"));
+        }
         let v = &self.v3;
         if v.shard_count == 0 || v.shard_count > 256 {
             return Err(err("V3_SHARD_COUNT", "must be 1..=256"));
@@ -1343,6 +1353,12 @@ mod tests {
         assert!(!c.gateway.background_sched_batch);
         let e = Config::load(None, env(&[("GATEWAY_BACKGROUND_SCHED", "fifo")])).unwrap_err();
         assert_eq!(e.key, "GATEWAY_BACKGROUND_SCHED");
+        let c = Config::load(None, env(&[("GATEWAY_INGRESS_RT_PRIORITY", "10")])).unwrap();
+        assert_eq!(c.gateway.ingress_rt_priority, 10);
+        for bad in ["100", "-1", "high"] {
+            let e = Config::load(None, env(&[("GATEWAY_INGRESS_RT_PRIORITY", bad)])).unwrap_err();
+            assert_eq!(e.key, "GATEWAY_INGRESS_RT_PRIORITY", "{bad}");
+        }
     }
 
     // Goal: V3_HTTP_ENABLE sets both HTTP switches unless they are given themselves.
