@@ -236,6 +236,16 @@ impl GateResult {
                     le(w.ack.p99_le_us),
                     le(w.ack_accepted.p99_le_us)
                 );
+                // The disk's part: a stall here explains late confirmations and loss suspects.
+                let sync = &w.journal_fdatasync;
+                if sync.count > 0 {
+                    let _ = write!(
+                        s,
+                        "; journal fdatasync p99 {}, max {}",
+                        le(sync.p99_le_us),
+                        le(sync.max_le_us)
+                    );
+                }
             }
         }
         let failed: Vec<String> = self.runs.last().map_or(vec![], Run::failed_checks);

@@ -166,6 +166,10 @@ pub struct WindowLatency {
     /// The smallest bucket bound holding at least 99 % of them (so p99 ≤ this); `None` when
     /// the 99th percentile is beyond the largest bound.
     pub p99_le_us: Option<u64>,
+    /// The smallest bucket bound holding all of them (so the slowest ≤ this); `None` when one
+    /// is beyond the largest bound.
+    #[serde(default)]
+    pub max_le_us: Option<u64>,
     /// Share of acks at or below each bound, by bound in µs.
     pub share_le: BTreeMap<u64, f64>,
 }
@@ -191,6 +195,9 @@ impl WindowLatency {
             if out.p99_le_us.is_none() && share >= 0.99 {
                 out.p99_le_us = Some(*bound);
             }
+            if out.max_le_us.is_none() && d as u64 >= count {
+                out.max_le_us = Some(*bound);
+            }
         }
         out
     }
@@ -208,6 +215,10 @@ pub struct ServerWindow {
     pub ack: WindowLatency,
     /// Accepted answers only.
     pub ack_accepted: WindowLatency,
+    /// The journal's fdatasync calls (`gateway_fdatasync_us`): a stall here is what makes
+    /// confirmations late and orders LOSS_SUSPECT. Empty for a gateway without the buckets.
+    #[serde(default)]
+    pub journal_fdatasync: WindowLatency,
     pub processed: u64,
     pub accepted: u64,
     /// `accepted / processed` over the window.
@@ -243,6 +254,7 @@ impl ServerWindow {
         ServerWindow {
             ack: WindowLatency::from(before, after, "gateway_live_ack_us"),
             ack_accepted: WindowLatency::from(before, after, "gateway_live_ack_accepted_us"),
+            journal_fdatasync: WindowLatency::from(before, after, "gateway_fdatasync_us"),
             processed,
             accepted,
             accepted_rate: if processed > 0 {
@@ -310,6 +322,7 @@ mod tests {
         assert_eq!(w.ack.share_within(40), 0.995);
         assert_eq!(w.ack.share_within(100), 0.9995);
         assert_eq!(w.ack.p99_le_us, Some(40));
+        assert_eq!(w.ack.max_le_us, Some(1_000));
         assert_eq!(w.ack.share_within(7), 0.0);
         assert_eq!(w.ack_accepted.count, 9_990);
         assert_eq!((w.processed, w.accepted), (10_000, 9_990));
@@ -319,7 +332,8 @@ mod tests {
         assert_eq!(w.since_start_ack_p99_us, 55.5);
         // A tail beyond every bound has no p99 bound.
         let slow = scrape([10_000, 10_500, 10_800, 11_000], [0; 4], [0; 4]);
-        assert_eq!(ServerWindow::between(&before, &slow).ack.p99_le_us, None);
+        let w = ServerWindow::between(&before, &slow);
+        assert_eq!((w.ack.p99_le_us, w.ack.max_le_us), (None, None));
         // An idle window is not a failure of the latency shares.
         assert_eq!(
             ServerWindow::between(&before, &before).ack.share_within(40),

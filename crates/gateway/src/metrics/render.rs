@@ -298,11 +298,18 @@ pub fn prometheus(gw: &Gateway) -> String {
             r.as_str()
         );
     }
-    ack_buckets(&mut out, "gateway_live_ack_us", &gw.metrics.ack_all);
-    ack_buckets(
+    le_buckets(&mut out, "gateway_live_ack_us", &ACK_LE_US, &gw.metrics.ack_all);
+    le_buckets(
         &mut out,
         "gateway_live_ack_accepted_us",
+        &ACK_LE_US,
         &gw.metrics.ack_accepted,
+    );
+    le_buckets(
+        &mut out,
+        "gateway_fdatasync_us",
+        &FDATASYNC_LE_US,
+        &gw.metrics.fdatasync,
     );
     for s in &gw.shards {
         let _ = writeln!(
@@ -326,13 +333,20 @@ const ACK_LE_US: [u64; 22] = [
     100_000, 1_000_000,
 ];
 
-/// The ack latencies as a Prometheus histogram (`_bucket{le}` and `_count`; no `_sum`, which
+/// `le` bounds of the journal's fdatasync histogram in µs: from a fast SSD's sync to the
+/// stalls that trip the loss monitor (`V3_LOSS_GAP_TIMEOUT_MS`, 500 ms by default).
+const FDATASYNC_LE_US: [u64; 14] = [
+    50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
+    1_000_000,
+];
+
+/// A latency histogram as a Prometheus histogram (`_bucket{le}` and `_count`; no `_sum`, which
 /// the lock-free histogram does not keep), so that a window's percentile can be computed from
 /// two scrapes (`histogram_quantile` over `rate(...)`, or `switchyard bench gate`) rather than
 /// only the since-start gauges above.
-fn ack_buckets(out: &mut String, name: &str, h: &AtomicHistogram) {
-    let bounds = ACK_LE_US.map(|us| us * 1_000);
-    for (us, n) in ACK_LE_US.iter().zip(h.cumulative_le(&bounds)) {
+fn le_buckets(out: &mut String, name: &str, le_us: &[u64], h: &AtomicHistogram) {
+    let bounds: Vec<u64> = le_us.iter().map(|us| us * 1_000).collect();
+    for (us, n) in le_us.iter().zip(h.cumulative_le(&bounds)) {
         let _ = writeln!(out, "{name}_bucket{{le=\"{us}\"}} {n}");
     }
     let total = h.count();
