@@ -10,11 +10,12 @@
 //! confirmations, which wait for the next group commit anyway, kept their p99.
 //!
 //! For a latency-first deployment the ingress threads can go further and run `SCHED_FIFO`
-//! (`GATEWAY_INGRESS_RT_PRIORITY`, off by default; needs `CAP_SYS_NICE`): then no normal thread
-//! on the machine — the woken client of a loopback answer included — preempts one mid-answer.
-//! A real-time thread that is always busy would starve every normal thread on its core, the
-//! journal writer among them, so with a priority set the runtime leaves one core without an
-//! ingress worker unless `GATEWAY_WORKER_THREADS` says otherwise ([`ingress_runtime`]).
+//! (`GATEWAY_INGRESS_RT_PRIORITY`, off by default; needs `CAP_SYS_NICE` or `RLIMIT_RTPRIO`):
+//! then no normal thread on the machine — the woken client of a loopback answer included —
+//! preempts one mid-answer. A real-time thread that is always busy would starve every normal
+//! thread on its core, the journal writer among them, so with a priority set the runtime leaves
+//! one core without an ingress worker unless `GATEWAY_WORKER_THREADS` says otherwise
+//! ([`ingress_runtime`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -100,12 +101,15 @@ fn real_time(priority: u8) {
             tracing::warn!(
                 error = %std::io::Error::last_os_error(),
                 priority,
-                "SCHED_FIFO refused (needs CAP_SYS_NICE); this ingress worker keeps the normal policy"
+                "SCHED_FIFO refused (needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least the priority); this ingress worker keeps the normal policy"
             );
         }
     }
     #[cfg(not(target_os = "linux"))]
-    tracing::warn!(priority, "real-time ingress workers are supported on Linux only");
+    tracing::warn!(
+        priority,
+        "real-time ingress workers are supported on Linux only"
+    );
 }
 
 /// The calling thread's real-time priority, 0 when it runs a normal policy (Linux).
@@ -201,7 +205,10 @@ mod tests {
         .join()
         .unwrap();
         let want = if permitted { 7 } else { 0 };
-        assert!(workers.iter().all(|&p| p == want), "{workers:?}, want {want}");
+        assert!(
+            workers.iter().all(|&p| p == want),
+            "{workers:?}, want {want}"
+        );
         assert_eq!(blocking, 0);
         let plain = super::ingress_runtime(2, 0).unwrap();
         let p = plain.block_on(async { tokio::spawn(async { super::rt_priority() }).await });

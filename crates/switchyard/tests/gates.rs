@@ -152,6 +152,20 @@ fn stable_gate_end_to_end() {
         .map(|n| n.as_u64().unwrap())
         .sum();
     assert_eq!(server["processed"].as_u64().unwrap() + rejects, acks);
+    // The journal synced in the window (group commit: fewer syncs than orders), and the
+    // slowest sync is bounded by a bucket the summary line names.
+    let syncs = &server["journal_fdatasync"];
+    let n = syncs["count"].as_u64().unwrap();
+    assert!((1..=acks).contains(&n), "{n} fdatasyncs for {acks} acks");
+    assert!(syncs.as_object().unwrap().contains_key("max_le_us"), "{syncs}");
+    if let (Some(max), Some(p99)) = (syncs["max_le_us"].as_u64(), syncs["p99_le_us"].as_u64()) {
+        assert!(max >= p99, "{syncs}");
+    }
+    assert!(
+        v["summary"].as_str().unwrap().contains("journal fdatasync p99"),
+        "{}",
+        v["summary"]
+    );
     let names: Vec<&str> = run["checks"]
         .as_array()
         .unwrap()

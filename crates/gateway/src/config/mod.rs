@@ -707,7 +707,10 @@ impl Config {
         self.bus.validate()?;
         self.cluster.validate()?;
         if self.gateway.ingress_rt_priority > 99 {
-            return Err(err("GATEWAY_INGRESS_RT_PRIORITY", "must be 0 (off) or 1..=99"));
+            return Err(err(
+                "GATEWAY_INGRESS_RT_PRIORITY",
+                "must be 0 (off) or 1..=99",
+            ));
         }
         let v = &self.v3;
         if v.shard_count == 0 || v.shard_count > 256 {

@@ -298,7 +298,12 @@ pub fn prometheus(gw: &Gateway) -> String {
             r.as_str()
         );
     }
-    le_buckets(&mut out, "gateway_live_ack_us", &ACK_LE_US, &gw.metrics.ack_all);
+    le_buckets(
+        &mut out,
+        "gateway_live_ack_us",
+        &ACK_LE_US,
+        &gw.metrics.ack_all,
+    );
     le_buckets(
         &mut out,
         "gateway_live_ack_accepted_us",
