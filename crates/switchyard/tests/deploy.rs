@@ -508,6 +508,7 @@ fn prometheus_config_and_alert_annotations() {
         "SwitchyardGlobalKillSwitchOn",
         "SwitchyardShardKillSwitchOn",
         "SwitchyardJournalFsyncSlow",
+        "SwitchyardJournalStall",
         "SwitchyardOutboxStuck",
         "SwitchyardBackOfficeLagHigh",
         "SwitchyardVenueSessionDown",

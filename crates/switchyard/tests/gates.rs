@@ -157,12 +157,18 @@ fn stable_gate_end_to_end() {
     let syncs = &server["journal_fdatasync"];
     let n = syncs["count"].as_u64().unwrap();
     assert!((1..=acks).contains(&n), "{n} fdatasyncs for {acks} acks");
-    assert!(syncs.as_object().unwrap().contains_key("max_le_us"), "{syncs}");
+    assert!(
+        syncs.as_object().unwrap().contains_key("max_le_us"),
+        "{syncs}"
+    );
     if let (Some(max), Some(p99)) = (syncs["max_le_us"].as_u64(), syncs["p99_le_us"].as_u64()) {
         assert!(max >= p99, "{syncs}");
     }
     assert!(
-        v["summary"].as_str().unwrap().contains("journal fdatasync p99"),
+        v["summary"]
+            .as_str()
+            .unwrap()
+            .contains("journal fdatasync p99"),
         "{}",
         v["summary"]
     );
