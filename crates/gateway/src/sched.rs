@@ -61,8 +61,8 @@ pub fn ingress_workers(configured: usize, rt_priority: u8, cores: usize) -> usiz
 /// 1..=99 each worker moves itself to `SCHED_FIFO` at that priority as it starts; the threads
 /// tokio starts later for `spawn_blocking` (audit verification, event queries) keep the normal
 /// policy. Tokio starts its workers first, while the runtime is built, so the first `workers`
-/// threads are the workers. A refusal (no `CAP_SYS_NICE`) is logged and the worker keeps the
-/// normal policy.
+/// threads are the workers. A refusal (no `CAP_SYS_NICE` or `RLIMIT_RTPRIO`) is logged and the
+/// worker keeps the normal policy.
 pub fn ingress_runtime(
     configured_workers: usize,
     rt_priority: u8,
@@ -110,24 +110,6 @@ fn real_time(priority: u8) {
         priority,
         "real-time ingress workers are supported on Linux only"
     );
-}
-
-/// The calling thread's real-time priority, 0 when it runs a normal policy (Linux).
-pub fn rt_priority() -> i32 {
-    #[cfg(target_os = "linux")]
-    {
-        let mut param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: pid 0 = the calling thread; `param` is written by the call.
-        unsafe {
-            if libc::sched_getscheduler(0) != libc::SCHED_FIFO {
-                return 0;
-            }
-            libc::sched_getparam(0, &mut param);
-        }
-        param.sched_priority
-    }
-    #[cfg(not(target_os = "linux"))]
-    0
 }
 
 /// The calling thread's policy is `SCHED_BATCH` (Linux; false elsewhere).
@@ -180,6 +162,20 @@ mod tests {
         assert_eq!(ingress_workers(3, 0, 2), 3);
     }
 
+    /// The calling thread's real-time priority, 0 when it runs a normal policy.
+    #[cfg(target_os = "linux")]
+    fn rt_priority() -> i32 {
+        let mut param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 = the calling thread; `param` is written by the call.
+        unsafe {
+            if libc::sched_getscheduler(0) != libc::SCHED_FIFO {
+                return 0;
+            }
+            libc::sched_getparam(0, &mut param);
+        }
+        param.sched_priority
+    }
+
     // Goal: the runtime's workers run SCHED_FIFO at the configured priority and its blocking
     // threads do not. Setting a real-time policy needs CAP_SYS_NICE; without it the workers
     // keep the normal policy, which the test then checks instead.
@@ -190,12 +186,12 @@ mod tests {
         let workers: Vec<i32> = rt.block_on(async {
             let mut seen = Vec::new();
             for _ in 0..16 {
-                seen.push(tokio::spawn(async { super::rt_priority() }).await.unwrap());
+                seen.push(tokio::spawn(async { rt_priority() }).await.unwrap());
             }
             seen
         });
         let blocking = rt
-            .block_on(async { tokio::task::spawn_blocking(super::rt_priority).await })
+            .block_on(async { tokio::task::spawn_blocking(rt_priority).await })
             .unwrap();
         let permitted = std::thread::spawn(|| {
             let param = libc::sched_param { sched_priority: 1 };
@@ -211,7 +207,7 @@ mod tests {
         );
         assert_eq!(blocking, 0);
         let plain = super::ingress_runtime(2, 0).unwrap();
-        let p = plain.block_on(async { tokio::spawn(async { super::rt_priority() }).await });
+        let p = plain.block_on(async { tokio::spawn(async { rt_priority() }).await });
         assert_eq!(p.unwrap(), 0);
     }
 }

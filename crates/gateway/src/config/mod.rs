@@ -58,7 +58,8 @@ pub struct GatewayConfig {
     /// `ingress_rt_priority` is set.
     pub worker_threads: usize,
     /// `GATEWAY_INGRESS_RT_PRIORITY`: 1..=99 runs the ingress workers `SCHED_FIFO` at that
-    /// priority (needs `CAP_SYS_NICE`), for the lowest ack tail; 0 (default) = normal policy.
+    /// priority (needs `CAP_SYS_NICE` or `RLIMIT_RTPRIO`), for the lowest ack tail; 0 (default)
+    /// = normal policy.
     /// See `sched` and docs/operations.md.
     pub ingress_rt_priority: u8,
     /// `GATEWAY_BACKGROUND_SCHED=batch|normal`: run the background threads (engines, journal
