@@ -49,7 +49,7 @@ pub fn background() {
 
 /// How many ingress workers to run: the configured count, else one per core — minus one core
 /// when they run real-time, so that the engines and the journal writer always have a core.
-pub fn ingress_workers(configured: usize, rt_priority: u8, cores: usize) -> usize {
+fn ingress_workers(configured: usize, rt_priority: u8, cores: usize) -> usize {
     match (configured, rt_priority) {
         (n, _) if n > 0 => n,
         (_, 0) => cores.max(1),
