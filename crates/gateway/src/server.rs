@@ -64,6 +64,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Server> {
         segment_bytes: cfg.journal.segment_bytes,
         queue_batches: cfg.journal.queue_batches,
         fsync: cfg.journal.fsync,
+        preallocate: cfg.journal.preallocate,
         max_wait: std::time::Duration::from_micros(cfg.journal.fdatasync_max_wait_us),
         max_wait_high: std::time::Duration::from_micros(cfg.journal.fdatasync_max_wait_high_us),
         commit_records_target: cfg.journal.fdatasync_max_batch,

@@ -19,6 +19,14 @@
 //!   the failed records are still in it. Every sequence number is accounted
 //!   for by then, so the leftovers are reported (and cut by `replay`), never
 //!   replayed.
+//! * **Unwritten space** — zeros after the last record. The writer lays a
+//!   segment down as zeros in advance and overwrites them with records
+//!   (`segment.rs`, `prepare_spare`), so a segment may end in zeros rather
+//!   than at its file length. An all-zero record header can never be a
+//!   record (seq 0, kind 0), so it marks the end of the records, provided
+//!   nothing but zeros follows it; `replay` cuts the zeros (nothing is lost:
+//!   they were never written) and does not report them. A zero header with
+//!   data after it is damage like any other.
 //! * **Corruption** — anything else: damage in a non-last segment before its
 //!   last needed record, a sequence gap or jump, a bad segment header, or a
 //!   record whose CRC is valid but whose kind/flags are impossible. This is
@@ -244,11 +252,13 @@ fn walk(
 enum Stop {
     /// End of file at a record boundary.
     Eof,
+    /// Only zeros from this offset to the end of the file (unwritten space).
+    Unwritten(u64),
     /// A non-last segment reached the record before the next segment's
-    /// first seq, with bytes left over.
-    Limit,
-    /// Torn-looking damage at the current offset.
-    Damaged(String),
+    /// first seq, with bytes (not only zeros) left over from this offset.
+    Limit(u64),
+    /// Torn-looking damage at this offset.
+    Damaged(u64, String),
 }
 
 fn walk_segment(
@@ -281,6 +291,22 @@ fn walk_segment(
     let limit = next_first.map(|n| n - 1);
     let stop = walk_records(seg, limit, rd, w, f)?;
     finish_segment(seg, next_first, stop, mode, rd.offset(), len, w)
+}
+
+/// At an all-zero record header (or an all-zero remainder shorter than one):
+/// unwritten space if zeros run to the end of the file, else damage there.
+fn zeros_to_end(seg: &SegmentInfo, rd: &mut ChunkReader) -> Result<Stop, JournalError> {
+    let at = rd.offset();
+    loop {
+        if rd.bytes().iter().any(|&b| b != 0) {
+            let why = "an all-zero record header with data after it";
+            return Ok(Stop::Damaged(at, why.into()));
+        }
+        rd.consume(rd.avail());
+        if !rd.fill(1).map_err(|e| JournalError::io(&seg.path, e))? {
+            return Ok(Stop::Unwritten(at));
+        }
+    }
 }
 
 /// Checks the 16-byte header. Returns false when the last segment is too
@@ -331,28 +357,39 @@ fn walk_records(
     let io = |e| JournalError::io(&seg.path, e);
     loop {
         if limit.is_some_and(|l| w.next_seq > l) {
-            let more = rd.fill(1).map_err(io)?;
-            return Ok(if more { Stop::Limit } else { Stop::Eof });
+            let at = rd.offset();
+            if !rd.fill(1).map_err(io)? {
+                return Ok(Stop::Eof);
+            }
+            return Ok(match zeros_to_end(seg, rd)? {
+                Stop::Unwritten(at) => Stop::Unwritten(at),
+                _ => Stop::Limit(at),
+            });
         }
-        if !rd.fill(HEADER_LEN).map_err(io)? {
+        let whole_header = rd.fill(HEADER_LEN).map_err(io)?;
+        let head = &rd.bytes()[..rd.avail().min(HEADER_LEN)];
+        if !head.is_empty() && head.iter().all(|&b| b == 0) {
+            return zeros_to_end(seg, rd);
+        }
+        let at = rd.offset();
+        if !whole_header {
             return Ok(match rd.avail() {
                 0 => Stop::Eof,
-                _ => Stop::Damaged("incomplete record header".into()),
+                _ => Stop::Damaged(at, "incomplete record header".into()),
             });
         }
         let len = payload_len(rd.bytes());
         if len > MAX_PAYLOAD {
-            return Ok(Stop::Damaged(format!(
-                "payload_len {len} exceeds MAX_PAYLOAD"
-            )));
+            let why = format!("payload_len {len} exceeds MAX_PAYLOAD");
+            return Ok(Stop::Damaged(at, why));
         }
         let total = HEADER_LEN + len;
         if !rd.fill(total).map_err(io)? {
-            return Ok(Stop::Damaged("incomplete record payload".into()));
+            return Ok(Stop::Damaged(at, "incomplete record payload".into()));
         }
-        let corrupt = |why: String| JournalError::corrupt(&seg.path, rd.offset(), w.next_seq, why);
+        let corrupt = |why: String| JournalError::corrupt(&seg.path, at, w.next_seq, why);
         match check_frame(&rd.bytes()[..total]) {
-            Err(e) if e.is_torn() => return Ok(Stop::Damaged(e.describe())),
+            Err(e) if e.is_torn() => return Ok(Stop::Damaged(at, e.describe())),
             Err(e) => return Err(corrupt(e.describe())),
             Ok(rec) if rec.seq != w.next_seq => {
                 return Err(corrupt(format!("found seq {} (sequence gap)", rec.seq)))
@@ -376,23 +413,31 @@ fn finish_segment(
     len: u64,
     w: &mut Walk,
 ) -> Result<(), JournalError> {
-    let rest = len.saturating_sub(offset);
+    let rest = |at: u64| len.saturating_sub(at);
+    let ends_early = |at: u64, n: u64| {
+        let why = format!("segment ends before seq {n}, where the next segment starts");
+        Err(JournalError::corrupt(&seg.path, at, w.next_seq, why))
+    };
     match (stop, next_first) {
         (Stop::Eof, None) => Ok(()),
         (Stop::Eof, Some(n)) if w.next_seq == n => Ok(()),
-        (Stop::Eof, Some(n)) => {
-            let why = format!("segment ends before seq {n}, where the next segment starts");
-            Err(JournalError::corrupt(&seg.path, offset, w.next_seq, why))
+        (Stop::Eof, Some(n)) => ends_early(offset, n),
+        (Stop::Unwritten(at), Some(n)) if w.next_seq != n => ends_early(at, n),
+        (Stop::Unwritten(at), _) => {
+            // Never written, so nothing is lost; cut so that the file ends at its last record
+            // again, which is where the writer continues.
+            let d = damage(seg, at, rest(at), w.next_seq, "unwritten (zero) space");
+            cut(&d, mode, false)
         }
-        (Stop::Limit, _) => {
+        (Stop::Limit(at), _) => {
             let why = "leftover of a failed commit after the next segment's first seq";
-            note_superseded(damage(seg, offset, rest, w.next_seq, why), mode, w)
+            note_superseded(damage(seg, at, rest(at), w.next_seq, why), mode, w)
         }
-        (Stop::Damaged(why), None) => {
-            note_torn_tail(damage(seg, offset, rest, w.next_seq, &why), mode, w)
+        (Stop::Damaged(at, why), None) => {
+            note_torn_tail(damage(seg, at, rest(at), w.next_seq, &why), mode, w)
         }
-        (Stop::Damaged(why), Some(_)) => {
-            Err(JournalError::corrupt(&seg.path, offset, w.next_seq, why))
+        (Stop::Damaged(at, why), Some(_)) => {
+            Err(JournalError::corrupt(&seg.path, at, w.next_seq, why))
         }
     }
 }
@@ -408,27 +453,31 @@ fn damage(seg: &SegmentInfo, offset: u64, bytes: u64, seq: u64, reason: &str) ->
 }
 
 fn note_torn_tail(d: Damage, mode: Mode, w: &mut Walk) -> Result<(), JournalError> {
-    cut(&d, mode)?;
+    cut(&d, mode, true)?;
     w.torn_tail = Some(d);
     Ok(())
 }
 
 fn note_superseded(d: Damage, mode: Mode, w: &mut Walk) -> Result<(), JournalError> {
-    cut(&d, mode)?;
+    cut(&d, mode, true)?;
     w.superseded.push(d);
     Ok(())
 }
 
 /// In repair mode, truncates the segment at the damage and makes that durable
-/// before anything is appended after it.
-fn cut(d: &Damage, mode: Mode) -> Result<(), JournalError> {
+/// before anything is appended after it. `loud`: damage, logged as a warning.
+fn cut(d: &Damage, mode: Mode, loud: bool) -> Result<(), JournalError> {
     if mode == Mode::ReadOnly {
         return Ok(());
     }
-    tracing::warn!(
-        segment = %d.segment.display(), offset = d.offset, seq = d.seq,
-        bytes = d.bytes, reason = %d.reason, "journal recovery: truncating"
-    );
+    if loud {
+        tracing::warn!(
+            segment = %d.segment.display(), offset = d.offset, seq = d.seq,
+            bytes = d.bytes, reason = %d.reason, "journal recovery: truncating"
+        );
+    } else {
+        tracing::debug!(segment = %d.segment.display(), offset = d.offset, bytes = d.bytes, "journal recovery: cutting unwritten space");
+    }
     let io = |e| JournalError::io(&d.segment, e);
     let f = OpenOptions::new()
         .write(true)
@@ -671,20 +720,69 @@ mod tests {
         assert!(scan(dir.path(), |_| {}).unwrap().superseded.is_empty());
     }
 
-    // Goal: a zero-filled tail (file extended but data never written) is a torn tail.
+    fn append(p: &Path, bytes: &[u8]) {
+        let mut f = OpenOptions::new().append(true).open(p).unwrap();
+        f.write_all(bytes).unwrap();
+    }
+
+    // Goal: zeros after the last record (a segment laid down in advance, or a file extended but
+    // never written) are unwritten space: not damage, nothing replayed from them, and cut by
+    // replay so that the file ends at its last record again.
     #[test]
-    fn zero_filled_tail_is_torn() {
+    fn zero_tail_is_unwritten_space() {
         let dir = tempfile::tempdir().unwrap();
         let p = write_segment(dir.path(), 1, 3);
         let len = fs::metadata(&p).unwrap().len();
-        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
-        f.write_all(&[0u8; 4096]).unwrap();
+        append(&p, &[0u8; 4096]);
+        let s = scan(dir.path(), |_| {}).unwrap();
+        assert_eq!((s.last_seq, s.torn_tail, s.superseded.len()), (3, None, 0));
+        assert!(verify(dir.path()).unwrap().is_clean());
+        let r = replay(dir.path(), |_| {}).unwrap();
+        assert_eq!((r.truncated_bytes, r.last_seq), (0, 3));
+        assert_eq!(fs::metadata(&p).unwrap().len(), len);
+        // Fewer zeros than a record header are unwritten space as well.
+        append(&p, &[0u8; 5]);
+        assert!(verify(dir.path()).unwrap().is_clean());
+    }
+
+    // Goal: an all-zero header followed by anything but zeros is damage, never the end: a
+    // commit whose first block did not reach the disk but whose later one did must not leave
+    // its records behind to be read later, after new records overwrite the zeros.
+    #[test]
+    fn zero_header_with_data_after_it_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_segment(dir.path(), 1, 3);
+        let len = fs::metadata(&p).unwrap().len();
+        append(&p, &[0u8; 100]);
+        append(&p, &frames(4, 1));
+        append(&p, &[0u8; 100]);
         let s = scan(dir.path(), |_| {}).unwrap();
         let t = s.torn_tail.unwrap();
-        assert_eq!((t.offset, t.seq, t.bytes), (len, 4, 4096));
+        assert_eq!((s.last_seq, t.offset, t.seq), (3, len, 4));
         let r = replay(dir.path(), |_| {}).unwrap();
-        assert_eq!((r.truncated_bytes, r.last_seq), (4096, 3));
+        assert_eq!((r.last_seq, r.truncated_bytes), (3, t.bytes));
         assert_eq!(fs::metadata(&p).unwrap().len(), len);
+    }
+
+    // Goal: a finished segment may keep zeros after its last record (its unused space was not
+    // cut before a crash): fine when the next segment continues the sequence, corruption
+    // when records are missing, and never mistaken for leftovers of a failed commit.
+    #[test]
+    fn zero_tail_of_an_earlier_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_segment(dir.path(), 1, 3);
+        append(&p, &[0u8; 300]);
+        write_segment(dir.path(), 4, 2);
+        let v = verify(dir.path()).unwrap();
+        assert!(v.is_clean() && v.superseded.is_empty(), "{v:?}");
+        assert_eq!(seqs(dir.path()), vec![1, 2, 3, 4, 5]);
+        // Records 1..3 then zeros, but the next segment starts at 5: seq 4 is missing.
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_segment(dir.path(), 1, 3);
+        append(&p, &[0u8; 300]);
+        write_segment(dir.path(), 5, 1);
+        let v = verify(dir.path()).unwrap();
+        assert_eq!(v.corrupt.map(|d| d.seq), Some(4));
     }
 
     // Goal: records larger than one read chunk and chunk-straddling records are read correctly.

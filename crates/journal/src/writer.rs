@@ -18,19 +18,23 @@
 //!   seq; readers recognise and discard them (see `reader.rs`).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 
 use crate::error::JournalError;
 use crate::reader::{replay, RecoveryReport};
 use crate::record::{stamp_batch, BatchBuf, Record, HEADER_LEN, MAX_BATCH_BYTES};
-use crate::segment::{create_segment, list_segments, remove_stale_temps, SEGMENT_HEADER_LEN};
+use crate::segment::{
+    create_segment, discard_spare, install_spare, list_segments, prepare_spare, remove_stale_temps,
+    Spare, SEGMENT_HEADER_LEN,
+};
 
 /// Largest accepted `queue_batches`.
 const MAX_QUEUE_BATCHES: usize = 1 << 20;
@@ -85,6 +89,11 @@ pub struct WriterConfig {
     pub fault: Option<FaultPlan>,
     /// Called first on the writer thread (the gateway sets its scheduling policy there).
     pub thread_start: Option<fn()>,
+    /// Lay each next segment down as zeros in advance (thread `journal-prep`), so that
+    /// commits overwrite allocated blocks instead of growing the file and every fdatasync
+    /// flushes data only (see `segment::prepare_spare`). Only with `fsync` and segments of
+    /// at most 1 GiB; otherwise, and until a spare is ready, commits append.
+    pub preallocate: bool,
 }
 
 impl Default for WriterConfig {
@@ -100,6 +109,7 @@ impl Default for WriterConfig {
             commit_records_target: 1024,
             fault: None,
             thread_start: None,
+            preallocate: true,
         }
     }
 }
@@ -438,7 +448,8 @@ pub fn start_with_replay<T: Send + 'static, L: DurableListener<T>>(
     );
     let shared = Arc::new(Shared::new(report.last_seq));
     let (tx, rx) = crossbeam_channel::bounded(cfg.queue_batches);
-    let writer = Writer::new(
+    let spares = Spares::start(&cfg)?;
+    let mut writer = Writer::new(
         cfg,
         rx,
         Arc::clone(&shared),
@@ -446,6 +457,7 @@ pub fn start_with_replay<T: Send + 'static, L: DurableListener<T>>(
         seg,
         report.last_seq + 1,
     );
+    writer.spares = spares;
     let thread_start = writer.cfg.thread_start;
     let join = thread::Builder::new()
         .name("journal-writer".into())
@@ -459,25 +471,160 @@ pub fn start_with_replay<T: Send + 'static, L: DurableListener<T>>(
     Ok((JournalHandle { tx, shared }, join, report))
 }
 
-/// The segment currently appended to.
+/// The segment currently written to. Commits go at `len` (positioned writes): past the end
+/// of a plain segment, over zeros in a preallocated one.
 struct ActiveSegment {
     file: File,
     path: PathBuf,
+    /// Bytes of header and records.
     len: u64,
+    /// `len` when this process took the segment over.
+    opened_len: u64,
+    /// Laid down as zeros in advance (a spare), so the file is longer than `len`.
+    preallocated: bool,
 }
 
 impl ActiveSegment {
     fn create(cfg: &WriterConfig, first_seq: u64) -> io::Result<Self> {
         let (file, path) = create_segment(&cfg.dir, first_seq, cfg.fsync)?;
-        Ok(ActiveSegment {
+        Ok(ActiveSegment::new(
             file,
             path,
-            len: SEGMENT_HEADER_LEN as u64,
-        })
+            SEGMENT_HEADER_LEN as u64,
+            false,
+        ))
+    }
+
+    fn new(file: File, path: PathBuf, len: u64, preallocated: bool) -> Self {
+        ActiveSegment {
+            file,
+            path,
+            len,
+            opened_len: len,
+            preallocated,
+        }
     }
 
     fn has_records(&self) -> bool {
         self.len > SEGMENT_HEADER_LEN as u64
+    }
+
+    /// Done with: a preallocated segment gives its unused zeros back, so a finished segment
+    /// ends at its last record like any other. Not synced: if the cut is lost in a crash,
+    /// readers take the zeros for what they are (unwritten space).
+    fn seal(self) {
+        if self.preallocated {
+            if let Err(e) = self.file.set_len(self.len) {
+                tracing::warn!(segment = %self.path.display(), error = %e, "journal: cannot cut a finished segment's unused space");
+            }
+        }
+    }
+}
+
+/// Largest segment laid down in advance (bigger ones append).
+const MAX_PREALLOCATE_BYTES: u64 = 1 << 30;
+/// A plain segment asks for a spare after this many bytes written by this process, so an
+/// idle or lightly used journal never writes a segment of zeros.
+const PLAIN_BYTES_BEFORE_SPARE: u64 = 1 << 20;
+/// Wait before retrying a spare that could not be prepared.
+const SPARE_RETRY: Duration = Duration::from_secs(1);
+
+/// The writer's end of the `journal-prep` thread: asks for the next segment's zeros early
+/// enough that they are ready when it rolls. At most one spare is asked for or held.
+struct Spares {
+    want: Sender<()>,
+    ready: Receiver<Spare>,
+    held: Option<Spare>,
+    asked: bool,
+}
+
+impl Spares {
+    fn start(cfg: &WriterConfig) -> Result<Option<Spares>, JournalError> {
+        if !cfg.preallocate || !cfg.fsync || cfg.segment_bytes > MAX_PREALLOCATE_BYTES {
+            return Ok(None);
+        }
+        let (want, want_rx) = crossbeam_channel::bounded::<()>(1);
+        let (ready_tx, ready) = crossbeam_channel::bounded::<Spare>(1);
+        let (dir, bytes) = (cfg.dir.clone(), cfg.segment_bytes);
+        thread::Builder::new()
+            .name("journal-prep".into())
+            .spawn(move || prepare_spares(&dir, bytes, &want_rx, &ready_tx))
+            .map_err(JournalError::Spawn)?;
+        Ok(Some(Spares {
+            want,
+            ready,
+            held: None,
+            asked: false,
+        }))
+    }
+
+    fn ask(&mut self) {
+        if !self.asked && self.held.is_none() {
+            self.asked = self.want.try_send(()).is_ok();
+        }
+    }
+
+    /// True once a spare is in hand (taking it from the thread if it is done).
+    fn ready(&mut self) -> bool {
+        if self.held.is_none() {
+            if let Ok(s) = self.ready.try_recv() {
+                self.held = Some(s);
+                self.asked = false;
+            }
+        }
+        self.held.is_some()
+    }
+
+    fn take(&mut self) -> Option<Spare> {
+        self.ready();
+        self.held.take()
+    }
+}
+
+impl Drop for Spares {
+    fn drop(&mut self) {
+        // The thread stops when `want` goes; a spare it finishes after this is discarded
+        // by the thread itself (its send fails), one left by a crash at the next start.
+        if let Some(s) = self.held.take() {
+            discard_spare(s);
+        }
+        while let Ok(s) = self.ready.try_recv() {
+            discard_spare(s);
+        }
+    }
+}
+
+/// The `journal-prep` thread: one spare per request, retried after a failure (a full disk
+/// included) while the writer still wants it.
+fn prepare_spares(dir: &std::path::Path, bytes: u64, want: &Receiver<()>, ready: &Sender<Spare>) {
+    let mut n = 0u64;
+    let mut failing = false;
+    while want.recv().is_ok() {
+        loop {
+            n += 1;
+            match prepare_spare(dir, n, bytes) {
+                Ok(spare) => {
+                    if failing {
+                        tracing::info!("journal: preparing segments in advance again");
+                        failing = false;
+                    }
+                    if let Err(e) = ready.send(spare) {
+                        discard_spare(e.into_inner());
+                        return;
+                    }
+                    break;
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, "journal: cannot prepare the next segment in advance; commits append meanwhile");
+                        failing = true;
+                    }
+                    if let Err(RecvTimeoutError::Disconnected) = want.recv_timeout(SPARE_RETRY) {
+                        return;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -490,7 +637,7 @@ fn open_tail_segment(cfg: &WriterConfig, next_seq: u64) -> Result<ActiveSegment,
         return ActiveSegment::create(cfg, next_seq).map_err(|e| io(&cfg.dir, e));
     };
     let file = OpenOptions::new()
-        .append(true)
+        .write(true)
         .open(&last.path)
         .map_err(|e| io(&last.path, e))?;
     let len = file.metadata().map_err(|e| io(&last.path, e))?.len();
@@ -504,11 +651,7 @@ fn open_tail_segment(cfg: &WriterConfig, next_seq: u64) -> Result<ActiveSegment,
         // in the page cache; make them durable before building on them.
         file.sync_data().map_err(|e| io(&last.path, e))?;
     }
-    Ok(ActiveSegment {
-        file,
-        path: last.path.clone(),
-        len,
-    })
+    Ok(ActiveSegment::new(file, last.path.clone(), len, false))
 }
 
 /// The writer thread's state.
@@ -535,6 +678,8 @@ struct Writer<T, L> {
     /// Commits failed since the last one that succeeded: the first of a streak is logged as
     /// an error, the rest only counted, so a full disk does not also flood the log.
     failed_streak: u64,
+    /// Segments laid down in advance; `None` when `preallocate` is off.
+    spares: Option<Spares>,
 }
 
 impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
@@ -559,8 +704,47 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
             last_commit_start: Instant::now(),
             rate_ewma: 0.0,
             failed_streak: 0,
+            spares: None,
             cfg,
         }
+    }
+
+    /// Creates segment `first_seq`, from a spare when one is ready.
+    fn new_segment(&mut self, first_seq: u64) -> io::Result<ActiveSegment> {
+        if let Some(spare) = self.spares.as_mut().and_then(Spares::take) {
+            match install_spare(&self.cfg.dir, spare, first_seq) {
+                Ok((file, path)) => {
+                    let len = SEGMENT_HEADER_LEN as u64;
+                    return Ok(ActiveSegment::new(file, path, len, true));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "journal: cannot use the prepared segment; creating a plain one")
+                }
+            }
+        }
+        ActiveSegment::create(&self.cfg, first_seq)
+    }
+
+    /// Asks for the next spare once the active segment is half full, or, for a plain one
+    /// (after a restart), once it has taken real traffic.
+    fn ask_for_spare(&mut self) {
+        let (Some(spares), Some(seg)) = (self.spares.as_mut(), self.seg.as_ref()) else {
+            return;
+        };
+        let half = self.cfg.segment_bytes / 2;
+        let due = match seg.preallocated {
+            true => seg.len >= half,
+            false => seg.len - seg.opened_len >= PLAIN_BYTES_BEFORE_SPARE.min(half),
+        };
+        if due {
+            spares.ask();
+        }
+    }
+
+    /// A plain segment gives way to a spare as soon as one is ready.
+    fn spare_waiting(&mut self) -> bool {
+        let plain = self.seg.as_ref().is_some_and(|s| !s.preallocated);
+        plain && self.spares.as_mut().is_some_and(Spares::ready)
     }
 
     fn run(mut self) {
@@ -721,9 +905,11 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
         if bytes == 0 {
             return Ok((0, 0));
         }
-        if self.seg.is_none() || self.needs_roll(bytes) {
-            let seg = ActiveSegment::create(&self.cfg, self.next_seq).map_err(|e| (e, None))?;
-            self.seg = Some(seg);
+        if self.seg.is_none() || self.needs_roll(bytes) || self.spare_waiting() {
+            let seg = self.new_segment(self.next_seq).map_err(|e| (e, None))?;
+            if let Some(old) = self.seg.replace(seg) {
+                old.seal();
+            }
         }
         self.attempts += 1;
         let fault = self.cfg.fault.unwrap_or_default();
@@ -738,7 +924,7 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
             .is_some_and(|n| (n..n + fault.fail_write_commits.max(1)).contains(&self.attempts));
         let written = match failing {
             true => Err(io::Error::other("injected write failure (FaultPlan)")),
-            false => write_commit(&mut seg.file, &self.pending, &mut self.commit_buf),
+            false => write_commit(&seg.file, seg.len, &self.pending, &mut self.commit_buf),
         };
         written.map_err(|e| (e, Some(pre_len)))?;
         let t1 = Instant::now();
@@ -752,7 +938,9 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
         };
         synced.map_err(|e| (e, Some(pre_len)))?;
         seg.len += bytes as u64;
-        Ok((nanos(t1 - t0), nanos(t1.elapsed())))
+        let done = (nanos(t1 - t0), nanos(t1.elapsed()));
+        self.ask_for_spare();
+        Ok(done)
     }
 
     fn succeed(&mut self, stats: CommitStats, first_seq: u64) {
@@ -794,7 +982,7 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
             self.abandon_segment(len);
             // Roll right away so the damaged file stops being the last
             // segment even if we crash before the next commit.
-            match ActiveSegment::create(&self.cfg, first_seq) {
+            match self.new_segment(first_seq) {
                 Ok(seg) => self.seg = Some(seg),
                 Err(e) if self.failed_streak == 1 => {
                     tracing::error!(error = %e, "journal: cannot create a new segment; will retry")
@@ -838,17 +1026,22 @@ fn pacing(rate_per_sec: f64, low: Duration, high: Duration) -> Duration {
     Duration::from_nanos((rate_per_sec * 20.0) as u64).clamp(low, high.max(low))
 }
 
-/// Writes all pending batches with one `write_all`: a single batch straight
+/// Writes all pending batches at `at` with one positioned write: a single batch straight
 /// from its buffer, several through the reused contiguous commit buffer.
-fn write_commit<T>(file: &mut File, pending: &[Batch<T>], buf: &mut Vec<u8>) -> io::Result<()> {
+fn write_commit<T>(
+    file: &File,
+    at: u64,
+    pending: &[Batch<T>],
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
     if let [only] = pending {
-        return file.write_all(only.records.as_bytes());
+        return file.write_all_at(only.records.as_bytes(), at);
     }
     buf.clear();
     for b in pending {
         buf.extend_from_slice(b.records.as_bytes());
     }
-    file.write_all(buf)
+    file.write_all_at(buf, at)
 }
 
 fn nanos(d: Duration) -> u64 {

@@ -168,6 +168,9 @@ impl Node {
             max_wait: Duration::ZERO,
             max_wait_high: Duration::ZERO,
             commit_records_target: 1,
+            // Segments end at their file length here: the harness tears a commit by cutting
+            // the file (`tear_tail`), which a segment laid down as zeros would not model.
+            preallocate: false,
             fault: Some(plan),
             thread_start: None,
             ..WriterConfig::default()

@@ -187,6 +187,10 @@ pub struct JournalSection {
     pub segment_bytes: u64,
     /// false only for benchmarks that want to measure without the disk (documented as unsafe).
     pub fsync: bool,
+    /// Lay the next segment down as zeros in advance, so that commits overwrite allocated
+    /// blocks and each fdatasync flushes data but no file-system metadata (see the journal's
+    /// `WriterConfig::preallocate`). Costs one segment of disk space ahead.
+    pub preallocate: bool,
     pub queue_batches: usize,
     /// Group-commit pacing in µs (the reference's `AUDIT_FDATASYNC_MAX_WAIT_US`, 200): at most
     /// one fdatasync per this interval; a commit after a quiet spell goes at once.
@@ -390,6 +394,7 @@ impl Default for JournalSection {
             dir: PathBuf::from("var/gateway/journal"),
             segment_bytes: 64 << 20,
             fsync: true,
+            preallocate: true,
             queue_batches: 1_024,
             fdatasync_max_wait_us: 200,
             fdatasync_max_wait_high_us: 2_000,
@@ -585,6 +590,7 @@ env_table! {
     "GATEWAY_JOURNAL_DIR" => |c, _k, v| c.journal.dir = PathBuf::from(v);
     "GATEWAY_JOURNAL_SEGMENT_BYTES" => |c, k, v| c.journal.segment_bytes = parse_num(k, v)?;
     "AUDIT_FDATASYNC" => |c, k, v| c.journal.fsync = parse_bool(k, v)?;
+    "GATEWAY_JOURNAL_PREALLOCATE" => |c, k, v| c.journal.preallocate = parse_bool(k, v)?;
     "AUDIT_FDATASYNC_MAX_WAIT_US" => |c, k, v| c.journal.fdatasync_max_wait_us = parse_num(k, v)?;
     "AUDIT_FDATASYNC_MAX_WAIT_HIGH_US" => |c, k, v| c.journal.fdatasync_max_wait_high_us = parse_num(k, v)?;
     "AUDIT_FDATASYNC_MAX_BATCH" => |c, k, v| c.journal.fdatasync_max_batch = parse_num(k, v)?;

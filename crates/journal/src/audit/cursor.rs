@@ -8,9 +8,18 @@
 //! (header and payload) after checking its CRC and that its seq is the next
 //! one. A segment is read only up to the next segment's first seq: past that
 //! lie leftovers of a failed commit whose numbers were reissued.
+//!
+//! The segment being written may be laid down as zeros in advance, with records
+//! written over them (`segment.rs`, `prepare_spare`): bytes buffered past the
+//! last record can change later. So the cursor never trusts buffered bytes
+//! that do not form the next record: it reads them again from the file once
+//! before it calls them the end (an all-zero header) or damage. It must only
+//! be asked for records known to be written (its callers read up to the
+//! durable watermark): half a commit written over zeros reads as damage.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::JournalError;
@@ -42,6 +51,10 @@ pub struct JournalCursor {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// File offset of `buf[end]` (where the next read starts).
+    pos: u64,
+    /// File offset whose bytes this call of `next` read again (see the module docs).
+    reread_at: Option<u64>,
     next_seq: u64,
 }
 
@@ -56,6 +69,8 @@ impl JournalCursor {
             buf: Vec::new(),
             start: 0,
             end: 0,
+            pos: 0,
+            reread_at: None,
             next_seq: 1,
         }
     }
@@ -127,6 +142,7 @@ impl JournalCursor {
         self.header_pending = true;
         self.start = 0;
         self.end = 0;
+        self.pos = 0;
         Ok(())
     }
 
@@ -139,6 +155,7 @@ impl JournalCursor {
     /// journal. (Not an `Iterator`: it lends a slice of its own buffer.)
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<&[u8]>, CursorError> {
+        self.reread_at = None;
         loop {
             if self.file.is_none() {
                 return Ok(None);
@@ -169,8 +186,21 @@ impl JournalCursor {
             if !self.fill(HEADER_LEN)? {
                 return self.at_end();
             }
+            if self.buf[self.start..self.start + HEADER_LEN]
+                .iter()
+                .all(|&b| b == 0)
+            {
+                // Unwritten space, unless the zeros were buffered before a record landed.
+                if self.read_again() {
+                    continue;
+                }
+                return self.at_end();
+            }
             let len = payload_len(&self.buf[self.start..]);
             if len > MAX_PAYLOAD {
+                if self.read_again() {
+                    continue;
+                }
                 return Err(self.damaged(format!("payload_len {len} exceeds the maximum")));
             }
             let total = HEADER_LEN + len;
@@ -178,12 +208,14 @@ impl JournalCursor {
                 return self.at_end();
             }
             let range = self.start..self.start + total;
-            match check_frame(&self.buf[range.clone()]) {
+            let checked = check_frame(&self.buf[range.clone()]).map(|r| r.seq);
+            match checked {
+                Err(_) if self.read_again() => continue,
                 Err(e) => return Err(self.damaged(format!("record damaged: {}", e.describe()))),
-                Ok(r) if r.seq != self.next_seq => {
+                Ok(seq) if seq != self.next_seq => {
                     let why = format!(
-                        "found seq {} where seq {} belongs (records removed or out of order)",
-                        r.seq, self.next_seq
+                        "found seq {seq} where seq {} belongs (records removed or out of order)",
+                        self.next_seq
                     );
                     return Err(self.damaged(why));
                 }
@@ -193,6 +225,19 @@ impl JournalCursor {
             self.next_seq += 1;
             return Ok(Some(&self.buf[range]));
         }
+    }
+
+    /// Drops the buffered bytes from the record at `start` on, so that the next `fill`
+    /// reads them from the file again. False if they were read again already.
+    fn read_again(&mut self) -> bool {
+        let at = self.pos - (self.end - self.start) as u64;
+        if self.reread_at == Some(at) {
+            return false;
+        }
+        self.reread_at = Some(at);
+        self.pos = at;
+        self.end = self.start;
+        true
     }
 
     fn damaged(&self, reason: String) -> CursorError {
@@ -234,9 +279,12 @@ impl JournalCursor {
             return Ok(false);
         };
         while self.end < n {
-            match file.read(&mut self.buf[self.end..]) {
+            match file.read_at(&mut self.buf[self.end..], self.pos) {
                 Ok(0) => return Ok(false),
-                Ok(got) => self.end += got,
+                Ok(got) => {
+                    self.end += got;
+                    self.pos += got as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     let path = self.segs[self.idx].path.clone();
@@ -328,5 +376,26 @@ mod tests {
         c.next().unwrap();
         c.next().unwrap();
         assert!(matches!(c.next(), Err(CursorError::Damaged { seq: 3, .. })));
+    }
+
+    // Goal: in a segment laid down as zeros, the cursor stops at the zeros and then reads the
+    // records written over them later, although it had buffered those zeros.
+    #[test]
+    fn follows_records_written_over_zeros() {
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (f, _) = create_segment(dir.path(), 1, false).unwrap();
+        let mut at = SEGMENT_HEADER_LEN as u64;
+        f.write_all_at(&vec![0u8; 64 << 10], at).unwrap();
+        let mut c = JournalCursor::new(dir.path());
+        c.seek(1).unwrap();
+        for (first, n) in [(1, 2), (3, 3), (6, 3)] {
+            assert!(c.next().unwrap().is_none());
+            let more = frames(first, n);
+            f.write_all_at(&more, at).unwrap();
+            at += more.len() as u64;
+            assert_eq!(seqs(&mut c), (first..first + n).collect::<Vec<_>>());
+        }
+        assert_eq!(c.next_seq(), 9);
     }
 }
