@@ -3,17 +3,18 @@
 //!
 //! The input describes up to four segment files (`switchyard_fuzz::journal`), written to a
 //! scratch directory on tmpfs. A reference reader written from the format's description says
-//! which records are good, where a torn tail or superseded leftovers start, and where hard
-//! corruption stops the journal. Then:
+//! which records are good, where a torn tail, unwritten space (zeros to the end of a segment)
+//! or superseded leftovers start, and where hard corruption stops the journal. Then:
 //! - `scan` hands out exactly those records (seq, time, kind, payload: so every record it
 //!   yields has a matching CRC, kind ≠ 0, no flags, the next seq), reports the same torn tail
 //!   and leftovers, or fails where the corruption is;
 //! - `verify` reports the same counts, damage and corruption (segment, offset, seq);
 //! - `JournalCursor` (the auditor's reader) hands out the same records, as the exact framed
 //!   bytes on disk;
-//! - `replay` hands out the same records, cuts each segment exactly at its torn tail or
-//!   leftovers and nowhere else (the bytes before stay as they were), and a second `scan`
-//!   then finds the same records and nothing left to repair.
+//! - `replay` hands out the same records, cuts each segment exactly at its torn tail,
+//!   leftovers or unwritten space and nowhere else (the bytes before stay as they were;
+//!   only the first two are reported as cuts), and a second `scan` then finds the same
+//!   records and nothing left to repair.
 #![no_main]
 
 use std::fs;
@@ -154,6 +155,7 @@ fn check_replay(dir: &Path, segs: &[Segment], want: &Expected) {
             for (i, seg) in segs.iter().enumerate() {
                 let keep = cuts
                     .iter()
+                    .chain(&want.unwritten)
                     .find(|s| s.segment == i)
                     .map_or(seg.bytes.len(), |s| s.offset as usize);
                 let now = fs::read(dir.join(segment_file_name(seg.first_seq))).expect("read");

@@ -119,6 +119,8 @@ pub struct Expected {
     pub torn: Option<Spot>,
     /// Leftovers after a non-last segment's last needed record (recovery cuts them).
     pub superseded: Vec<Spot>,
+    /// Zeros after a segment's last record (recovery cuts them without reporting a cut).
+    pub unwritten: Vec<Spot>,
     /// Hard corruption: where reading stops with an error.
     pub corrupt: Option<Spot>,
     /// Segments entered before the walk ended.
@@ -129,6 +131,7 @@ pub struct Expected {
 
 enum Stop {
     Eof,
+    Unwritten,
     Limit,
     Damaged,
 }
@@ -178,20 +181,28 @@ fn expect_segment(i: usize, seg: &Segment, next_first: Option<u64>, e: &mut Expe
         return false;
     }
     let mut off = SEGMENT_HEADER_LEN;
+    let zeros_from = |off: usize| b[off..].iter().all(|&x| x == 0);
     let stop = loop {
         if next_first.is_some_and(|n| e.next_seq >= n) {
-            break if off < b.len() {
-                Stop::Limit
-            } else {
-                Stop::Eof
+            break match off < b.len() {
+                true if zeros_from(off) => Stop::Unwritten,
+                true => Stop::Limit,
+                false => Stop::Eof,
+            };
+        }
+        if off == b.len() {
+            break Stop::Eof;
+        }
+        // An all-zero record header (or all-zero rest shorter than one) is unwritten space
+        // when only zeros follow, damage otherwise.
+        if b[off..b.len().min(off + HEADER_LEN)].iter().all(|&x| x == 0) {
+            break match zeros_from(off) {
+                true => Stop::Unwritten,
+                false => Stop::Damaged,
             };
         }
         if b.len() - off < HEADER_LEN {
-            break if off == b.len() {
-                Stop::Eof
-            } else {
-                Stop::Damaged
-            };
+            break Stop::Damaged;
         }
         let plen = u32_at(b, off) as usize;
         if plen > MAX_PAYLOAD || b.len() - off < HEADER_LEN + plen {
@@ -216,9 +227,17 @@ fn expect_segment(i: usize, seg: &Segment, next_first: Option<u64>, e: &mut Expe
     match (stop, next_first) {
         (Stop::Eof, None) => true,
         (Stop::Eof, Some(n)) if e.next_seq == n => true,
-        (Stop::Eof, Some(_)) | (Stop::Damaged, Some(_)) => {
+        (Stop::Eof | Stop::Unwritten, Some(n)) if e.next_seq != n => {
             e.corrupt = Some(spot(off, e.next_seq));
             false
+        }
+        (Stop::Damaged, Some(_)) => {
+            e.corrupt = Some(spot(off, e.next_seq));
+            false
+        }
+        (Stop::Unwritten, _) => {
+            e.unwritten.push(spot(off, e.next_seq));
+            true
         }
         (Stop::Limit, _) => {
             e.superseded.push(spot(off, e.next_seq));
