@@ -195,7 +195,10 @@ fn expect_segment(i: usize, seg: &Segment, next_first: Option<u64>, e: &mut Expe
         }
         // An all-zero record header (or all-zero rest shorter than one) is unwritten space
         // when only zeros follow, damage otherwise.
-        if b[off..b.len().min(off + HEADER_LEN)].iter().all(|&x| x == 0) {
+        if b[off..b.len().min(off + HEADER_LEN)]
+            .iter()
+            .all(|&x| x == 0)
+        {
             break match zeros_from(off) {
                 true => Stop::Unwritten,
                 false => Stop::Damaged,
