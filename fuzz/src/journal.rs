@@ -228,12 +228,11 @@ fn expect_segment(i: usize, seg: &Segment, next_first: Option<u64>, e: &mut Expe
     };
     let off = off as u64;
     match (stop, next_first) {
-        (Stop::Eof, None) => true,
-        (Stop::Eof, Some(n)) if e.next_seq == n => true,
         (Stop::Eof | Stop::Unwritten, Some(n)) if e.next_seq != n => {
             e.corrupt = Some(spot(off, e.next_seq));
             false
         }
+        (Stop::Eof, _) => true,
         (Stop::Damaged, Some(_)) => {
             e.corrupt = Some(spot(off, e.next_seq));
             false
