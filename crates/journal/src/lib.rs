@@ -12,11 +12,13 @@
 //!
 //! Modules:
 //! * `record.rs` — record framing (28-byte header), CRC32C, [`BatchBuf`].
-//! * `segment.rs` — segment file naming, the 16-byte segment header, creation.
+//! * `segment.rs` — segment file naming, the 16-byte segment header, creation,
+//!   and spares: segments laid down as zeros in advance.
 //! * `writer.rs` — the `journal-writer` group-commit thread, [`JournalHandle`],
-//!   [`DurableListener`], failure policy and the [`FaultPlan`] test hook.
-//! * `reader.rs` — [`replay`] (recovery, repairs a torn tail), [`scan`]
-//!   (read-only) and [`verify`].
+//!   [`DurableListener`], failure policy and the [`FaultPlan`] test hook; the
+//!   `journal-prep` thread that prepares the spares.
+//! * `reader.rs` — [`replay`] (recovery, repairs a torn tail, cuts unwritten
+//!   zeros), [`scan`] (read-only) and [`verify`].
 //! * `error.rs` — [`JournalError`].
 //! * `audit.rs` — the HMAC-SHA256 hash chain over every record: key ring,
 //!   the `auditor` thread that follows the durable journal, chain files,

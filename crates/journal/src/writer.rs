@@ -87,7 +87,8 @@ pub struct WriterConfig {
     pub commit_records_target: usize,
     /// Test hook, see [`FaultPlan`]. `None` in production.
     pub fault: Option<FaultPlan>,
-    /// Called first on the writer thread (the gateway sets its scheduling policy there).
+    /// Called first on the writer's threads, `journal-writer` and `journal-prep` (the gateway
+    /// sets their scheduling policy there).
     pub thread_start: Option<fn()>,
     /// Lay each next segment down as zeros in advance (thread `journal-prep`), so that
     /// commits overwrite allocated blocks instead of growing the file and every fdatasync
@@ -545,10 +546,15 @@ impl Spares {
         }
         let (want, want_rx) = crossbeam_channel::bounded::<()>(1);
         let (ready_tx, ready) = crossbeam_channel::bounded::<Spare>(1);
-        let (dir, bytes) = (cfg.dir.clone(), cfg.segment_bytes);
+        let (dir, bytes, thread_start) = (cfg.dir.clone(), cfg.segment_bytes, cfg.thread_start);
         thread::Builder::new()
             .name("journal-prep".into())
-            .spawn(move || prepare_spares(&dir, bytes, &want_rx, &ready_tx))
+            .spawn(move || {
+                if let Some(f) = thread_start {
+                    f();
+                }
+                prepare_spares(&dir, bytes, &want_rx, &ready_tx)
+            })
             .map_err(JournalError::Spawn)?;
         Ok(Some(Spares {
             want,
