@@ -125,6 +125,10 @@ pub struct FsyncArgs {
     /// Bytes appended before each fdatasync.
     #[arg(long, default_value_t = 4096)]
     pub bytes: usize,
+    /// Write over a file zeroed in advance instead of appending (what the journal does in
+    /// segments laid down in advance, `GATEWAY_JOURNAL_PREALLOCATE`).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Also write the result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -114,10 +114,15 @@ async fn run_async(cmd: BenchCommand) -> anyhow::Result<()> {
             return Ok(yardstick::serve_http(listener, stop_signal(a.duration)).await?);
         }
         BenchCommand::Fsync(a) => {
-            let r = fsync::run(&a.dir, Duration::from_secs(a.duration), a.bytes)?;
+            let r = fsync::run(
+                &a.dir,
+                Duration::from_secs(a.duration),
+                a.bytes,
+                a.overwrite,
+            )?;
             println!(
-                "fdatasync {} B: {} syncs p50={}us p99={}us p99.9={}us max={}us",
-                r.bytes_per_sync, r.syncs, r.p50_us, r.p99_us, r.p999_us, r.max_us
+                "fdatasync {} B ({}): {} syncs p50={}us p99={}us p99.9={}us max={}us",
+                r.bytes_per_sync, r.mode, r.syncs, r.p50_us, r.p99_us, r.p999_us, r.max_us
             );
             if let Some(path) = a.json {
                 std::fs::write(&path, serde_json::to_vec_pretty(&r)?)
