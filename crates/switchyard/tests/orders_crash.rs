@@ -16,6 +16,21 @@ use common::*;
 const CLIENTS: usize = 4;
 /// The audit chain runs too: after all the kills it must still verify end to end.
 const AUDIT_KEYS: (&str, &str) = ("AUDIT_HMAC_KEYS", "crash-key:crash-secret");
+/// Small segments: every life of the gateway rolls a few times onto segments laid down as
+/// zeros in advance (`GATEWAY_JOURNAL_PREALLOCATE`, the default), so most kills land in one,
+/// with zeros after its last record, and some in the middle of a roll.
+const SEGMENT_BYTES: u64 = 64 << 10;
+const SEGMENTS: (&str, &str) = ("GATEWAY_JOURNAL_SEGMENT_BYTES", "65536");
+
+/// True if the journal's last segment is one laid down in advance: a whole segment long and
+/// ending in zeros (its unused space).
+fn last_segment_preallocated(dir: &std::path::Path) -> bool {
+    let Some(last) = switchyard_journal::list_segments(dir).unwrap().pop() else {
+        return false;
+    };
+    let bytes = std::fs::read(&last.path).unwrap();
+    bytes.len() as u64 == SEGMENT_BYTES && bytes[bytes.len() - 64..].iter().all(|&b| b == 0)
+}
 
 /// Per key: the order id the client was told at `local` (None = no such answer).
 type Answers = Arc<Mutex<BTreeMap<String, Option<String>>>>;
@@ -61,11 +76,12 @@ fn sigkill_under_orders_load_loses_nothing_answered_local() {
     // Every key ever tried, with the order id answered at `local` if there was one.
     let mut history: Vec<(usize, String, Option<String>)> = Vec::new();
     let mut answered_total = 0usize;
+    let mut kills_in_preallocated = 0usize;
     // Keys before this index were resent after an earlier restart already.
     let mut checked = 0usize;
     // The last round only restarts and checks.
     for cycle in 0..=cycles {
-        let mut gw = Gateway::start(dir.path(), &[AUDIT_KEYS]);
+        let mut gw = Gateway::start(dir.path(), &[AUDIT_KEYS, SEGMENTS]);
         // After each restart: every order answered `local` before the kill is there, and every
         // key tried before it returns its original order (or creates one, once).
         let mut known: HashMap<(usize, String), String> = HashMap::new();
@@ -133,6 +149,7 @@ fn sigkill_under_orders_load_loses_nothing_answered_local() {
             .collect();
         std::thread::sleep(Duration::from_millis(40 + next_rand() % 260));
         gw.kill9();
+        kills_in_preallocated += last_segment_preallocated(dir.path()) as usize;
         stop.store(true, Ordering::Relaxed);
         for t in threads {
             t.join().unwrap();
@@ -147,6 +164,10 @@ fn sigkill_under_orders_load_loses_nothing_answered_local() {
     assert!(
         answered_total > cycles as usize,
         "too little load to mean anything: {answered_total}"
+    );
+    assert!(
+        kills_in_preallocated > 0,
+        "no kill landed in a segment laid down in advance"
     );
 
     // Finally: one OrderAccepted per key and per order id in the whole journal, and it verifies.
@@ -192,8 +213,9 @@ fn sigkill_under_orders_load_loses_nothing_answered_local() {
         "every record is chained: {v}"
     );
     eprintln!(
-        "{cycles} SIGKILLs: {} keys tried, {answered_total} answered local before a kill, none \
-         lost, one order per key; journal and audit chain verify ({} records)",
+        "{cycles} SIGKILLs ({kills_in_preallocated} inside a segment laid down in advance): {} \
+         keys tried, {answered_total} answered local before a kill, none lost, one order per \
+         key; journal and audit chain verify ({} records)",
         history.len(),
         v["records"]
     );
