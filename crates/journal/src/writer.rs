@@ -760,6 +760,10 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
             self.commit();
             self.shared.busy.store(false, Ordering::Relaxed);
         }
+        // A clean stop leaves every segment ending at its last record.
+        if let Some(seg) = self.seg.take() {
+            seg.seal();
+        }
         tracing::debug!(
             last_seq = self.next_seq - 1,
             "journal writer drained and stopped"
