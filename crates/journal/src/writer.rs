@@ -249,6 +249,9 @@ struct Shared {
     busy: std::sync::atomic::AtomicBool,
     /// Earliest start of the next commit (pacing), as ns since `epoch`.
     next_commit_at: AtomicU64,
+    /// Segments the writer rolled to: laid down in advance, and plain (none was ready).
+    rolls_preallocated: AtomicU64,
+    rolls_plain: AtomicU64,
     epoch: Instant,
 }
 
@@ -260,6 +263,8 @@ impl Shared {
             oldest_pending: AtomicU64::new(0),
             busy: std::sync::atomic::AtomicBool::new(false),
             next_commit_at: AtomicU64::new(0),
+            rolls_preallocated: AtomicU64::new(0),
+            rolls_plain: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -358,6 +363,16 @@ impl<T: Send + 'static> JournalHandle<T> {
 
     pub fn queued_batches(&self) -> usize {
         self.tx.len()
+    }
+
+    /// Segments this writer rolled to since it started: (laid down in advance, plain). Plain
+    /// rolls while preallocation is on mean `journal-prep` was not ready (or is failing).
+    pub fn rolls(&self) -> (u64, u64) {
+        let s = &self.shared;
+        (
+            s.rolls_preallocated.load(Ordering::Relaxed),
+            s.rolls_plain.load(Ordering::Relaxed),
+        )
     }
 
     pub fn queue_capacity(&self) -> usize {
@@ -720,6 +735,9 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
         if let Some(spare) = self.spares.as_mut().and_then(Spares::take) {
             match install_spare(&self.cfg.dir, spare, first_seq) {
                 Ok((file, path)) => {
+                    self.shared
+                        .rolls_preallocated
+                        .fetch_add(1, Ordering::Relaxed);
                     let len = SEGMENT_HEADER_LEN as u64;
                     return Ok(ActiveSegment::new(file, path, len, true));
                 }
@@ -728,7 +746,9 @@ impl<T: Send + 'static, L: DurableListener<T>> Writer<T, L> {
                 }
             }
         }
-        ActiveSegment::create(&self.cfg, first_seq)
+        let seg = ActiveSegment::create(&self.cfg, first_seq)?;
+        self.shared.rolls_plain.fetch_add(1, Ordering::Relaxed);
+        Ok(seg)
     }
 
     /// Asks for the next spare once the active segment is half full, or, for a plain one

@@ -566,6 +566,8 @@ fn preallocated_segments_roundtrip_across_rolls_and_restarts() {
         all.extend(last);
         let active = segments(dir.path()).pop().unwrap();
         assert_eq!(fs::metadata(&active).unwrap().len(), segment_bytes);
+        let (preallocated, _plain) = h.rolls();
+        assert!(preallocated >= 2, "{:?}", h.rolls());
         drop(h);
         join.join().unwrap();
         // A clean stop gives the active segment's unused zeros back too.

@@ -77,6 +77,7 @@ fn sigkill_under_orders_load_loses_nothing_answered_local() {
     let mut history: Vec<(usize, String, Option<String>)> = Vec::new();
     let mut answered_total = 0usize;
     let mut kills_in_preallocated = 0usize;
+    let mut rolls_preallocated = 0u64;
     // Keys before this index were resent after an earlier restart already.
     let mut checked = 0usize;
     // The last round only restarts and checks.
@@ -148,6 +149,7 @@ fn sigkill_under_orders_load_loses_nothing_answered_local() {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(40 + next_rand() % 260));
+        rolls_preallocated += metric(gw.http, "gateway_journal_rolls_preallocated_total") as u64;
         gw.kill9();
         kills_in_preallocated += last_segment_preallocated(dir.path()) as usize;
         stop.store(true, Ordering::Relaxed);
@@ -166,8 +168,8 @@ fn sigkill_under_orders_load_loses_nothing_answered_local() {
         "too little load to mean anything: {answered_total}"
     );
     assert!(
-        kills_in_preallocated > 0,
-        "no kill landed in a segment laid down in advance"
+        kills_in_preallocated > 0 && rolls_preallocated > 0,
+        "no kill landed in a segment laid down in advance ({rolls_preallocated} rolls onto one)"
     );
 
     // Finally: one OrderAccepted per key and per order id in the whole journal, and it verifies.

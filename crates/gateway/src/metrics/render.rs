@@ -149,6 +149,12 @@ pub fn figures(gw: &Gateway) -> Vec<(String, f64)> {
     if let Some(j) = gw.journal_handle() {
         put("gateway_journal_durable_seq", j.durable_seq() as f64);
         put("gateway_journal_queue_batches", j.queued_batches() as f64);
+        let (preallocated, plain) = j.rolls();
+        put(
+            "gateway_journal_rolls_preallocated_total",
+            preallocated as f64,
+        );
+        put("gateway_journal_rolls_plain_total", plain as f64);
     }
     crate::audit::figures(gw, &mut put);
     crate::orders::figures(gw, &mut put);
