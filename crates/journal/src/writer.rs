@@ -542,8 +542,10 @@ const MAX_PREALLOCATE_BYTES: u64 = 1 << 30;
 /// A plain segment asks for a spare after this many bytes written by this process, so an
 /// idle or lightly used journal never writes a segment of zeros.
 const PLAIN_BYTES_BEFORE_SPARE: u64 = 1 << 20;
-/// Wait before retrying a spare that could not be prepared.
+/// Wait before retrying a spare that could not be prepared, doubling with each failure in a
+/// row up to `SPARE_RETRY_MAX` (on a full disk each try writes until ENOSPC).
 const SPARE_RETRY: Duration = Duration::from_secs(1);
+const SPARE_RETRY_MAX: Duration = Duration::from_secs(64);
 
 /// The writer's end of the `journal-prep` thread: asks for the next segment's zeros early
 /// enough that they are ready when it rolls. At most one spare is asked for or held.
@@ -619,15 +621,14 @@ impl Drop for Spares {
 /// included) while the writer still wants it.
 fn prepare_spares(dir: &std::path::Path, bytes: u64, want: &Receiver<()>, ready: &Sender<Spare>) {
     let mut n = 0u64;
-    let mut failing = false;
+    let mut retry = None::<Duration>;
     while want.recv().is_ok() {
         loop {
             n += 1;
             match prepare_spare(dir, n, bytes) {
                 Ok(spare) => {
-                    if failing {
+                    if retry.take().is_some() {
                         tracing::info!("journal: preparing segments in advance again");
-                        failing = false;
                     }
                     if let Err(e) = ready.send(spare) {
                         discard_spare(e.into_inner());
@@ -636,11 +637,15 @@ fn prepare_spares(dir: &std::path::Path, bytes: u64, want: &Receiver<()>, ready:
                     break;
                 }
                 Err(e) => {
-                    if !failing {
-                        tracing::warn!(error = %e, "journal: cannot prepare the next segment in advance; commits append meanwhile");
-                        failing = true;
-                    }
-                    if let Err(RecvTimeoutError::Disconnected) = want.recv_timeout(SPARE_RETRY) {
+                    let wait = match retry {
+                        None => {
+                            tracing::warn!(error = %e, "journal: cannot prepare the next segment in advance; commits append meanwhile");
+                            SPARE_RETRY
+                        }
+                        Some(w) => (w * 2).min(SPARE_RETRY_MAX),
+                    };
+                    retry = Some(wait);
+                    if let Err(RecvTimeoutError::Disconnected) = want.recv_timeout(wait) {
                         return;
                     }
                 }

@@ -583,3 +583,34 @@ fn preallocated_segments_roundtrip_across_rolls_and_restarts() {
         assert_ne!(bytes.last(), Some(&0), "{} ends in zeros", seg.display());
     }
 }
+
+// Goal: when no segment can be laid down in advance (here: the spare's name is taken by a
+// directory), the writer keeps rolling onto plain segments and nothing is lost.
+#[test]
+fn plain_segments_when_spares_cannot_be_prepared() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = switchyard_journal::WriterConfig {
+        fsync: true,
+        preallocate: true,
+        segment_bytes: 4096,
+        ..test_config(dir.path())
+    };
+    let (l, rx) = listener();
+    let (h, join, _) = start(cfg, l).unwrap();
+    for n in 1..=4 {
+        fs::create_dir(dir.path().join(format!("spare-{n}.seg.tmp"))).unwrap();
+    }
+    let mut all = Vec::new();
+    for i in 1..=120u8 {
+        let r = simple_recs(4, i);
+        assert!(matches!(commit_one(&h, &rx, 0, &r), Event::Durable { .. }));
+        all.extend(r);
+    }
+    let (preallocated, plain) = h.rolls();
+    assert_eq!(preallocated, 0);
+    assert!(plain >= 3, "{:?}", h.rolls());
+    drop(h);
+    join.join().unwrap();
+    assert_eq!(read_all(dir.path()), numbered(1, &all));
+    assert!(verify(dir.path()).unwrap().is_clean());
+}
