@@ -53,8 +53,6 @@ pub struct JournalCursor {
     end: usize,
     /// File offset of `buf[end]` (where the next read starts).
     pos: u64,
-    /// File offset whose bytes this call of `next` read again (see the module docs).
-    reread_at: Option<u64>,
     next_seq: u64,
 }
 
@@ -70,7 +68,6 @@ impl JournalCursor {
             start: 0,
             end: 0,
             pos: 0,
-            reread_at: None,
             next_seq: 1,
         }
     }
@@ -155,7 +152,8 @@ impl JournalCursor {
     /// journal. (Not an `Iterator`: it lends a slice of its own buffer.)
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<&[u8]>, CursorError> {
-        self.reread_at = None;
+        // The offset whose bytes this call read again (see the module docs).
+        let mut reread = None;
         loop {
             if self.file.is_none() {
                 return Ok(None);
@@ -191,14 +189,14 @@ impl JournalCursor {
                 .all(|&b| b == 0)
             {
                 // Unwritten space, unless the zeros were buffered before a record landed.
-                if self.read_again() {
+                if self.read_again(&mut reread) {
                     continue;
                 }
                 return self.at_end();
             }
             let len = payload_len(&self.buf[self.start..]);
             if len > MAX_PAYLOAD {
-                if self.read_again() {
+                if self.read_again(&mut reread) {
                     continue;
                 }
                 return Err(self.damaged(format!("payload_len {len} exceeds the maximum")));
@@ -210,7 +208,7 @@ impl JournalCursor {
             let range = self.start..self.start + total;
             let checked = check_frame(&self.buf[range.clone()]).map(|r| r.seq);
             match checked {
-                Err(_) if self.read_again() => continue,
+                Err(_) if self.read_again(&mut reread) => continue,
                 Err(e) => return Err(self.damaged(format!("record damaged: {}", e.describe()))),
                 Ok(seq) if seq != self.next_seq => {
                     let why = format!(
@@ -228,13 +226,14 @@ impl JournalCursor {
     }
 
     /// Drops the buffered bytes from the record at `start` on, so that the next `fill`
-    /// reads them from the file again. False if they were read again already.
-    fn read_again(&mut self) -> bool {
+    /// reads them from the file again. False if this call of `next` (`reread`) read them
+    /// again already.
+    fn read_again(&mut self, reread: &mut Option<u64>) -> bool {
         let at = self.pos - (self.end - self.start) as u64;
-        if self.reread_at == Some(at) {
+        if *reread == Some(at) {
             return false;
         }
-        self.reread_at = Some(at);
+        *reread = Some(at);
         self.pos = at;
         self.end = self.start;
         true
