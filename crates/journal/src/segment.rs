@@ -194,16 +194,23 @@ pub(crate) fn prepare_spare(dir: &Path, n: u64, bytes: u64) -> io::Result<Spare>
 
 /// Turns a prepared spare into segment `first_seq`: the header is written over its first
 /// bytes and synced before the rename (as in [`create_segment`], a crash never leaves a
-/// segment name on a file without its header), then the directory is synced.
+/// segment name on a file without its header), then the directory is synced. A spare that
+/// fails before the rename is discarded.
 pub(crate) fn install_spare(
     dir: &Path,
     spare: Spare,
     first_seq: u64,
 ) -> io::Result<(File, PathBuf)> {
     let path = dir.join(segment_file_name(first_seq));
-    spare.file.write_all_at(&encode_header(first_seq), 0)?;
-    spare.file.sync_data()?;
-    fs::rename(&spare.path, &path)?;
+    let renamed = spare
+        .file
+        .write_all_at(&encode_header(first_seq), 0)
+        .and_then(|()| spare.file.sync_data())
+        .and_then(|()| fs::rename(&spare.path, &path));
+    if let Err(e) = renamed {
+        discard_spare(spare);
+        return Err(e);
+    }
     sync_dir(dir)?;
     Ok((spare.file, path))
 }
